@@ -1,0 +1,1 @@
+"""The `mias` command line (thin: parses, calls the packages, prints progress)."""

@@ -1,0 +1,5 @@
+import sys
+
+from mias.cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,57 @@
+"""Entry point of the `mias` command: builds the parser from the command modules.
+
+Each command module exposes `register(subparsers)`; heavy imports (torch, MONAI) happen
+inside the command's `run`, so `mias --help` and the board-side `mias profile --import`
+stay light.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+import traceback
+from collections.abc import Sequence
+
+from mias import __version__
+from mias.errors import InputError
+
+COMMAND_MODULES: tuple[str, ...] = ("synth",)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse exits with 2 on usage errors already; keep its message on stderr."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="mias", description="Hardware-aware NAS for medical imaging "
+                     "on edge devices.")
+    parser.add_argument("--version", action="version", version=f"mias {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"mias.cli.{name}").register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        rc = args.func(args)
+    except InputError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted; no partial output was kept", file=sys.stderr)
+        return 130
+    except Exception:
+        traceback.print_exc()
+        print("internal error (exit 1): this is a bug in mias, please report it",
+              file=sys.stderr)
+        return 1
+    return int(rc or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Data preparation: readers, imputation, transforms, demographics, split, synthetic data."""

@@ -1,0 +1,1 @@
+"""Hardware model: device profiles, latency measurement, latency tables, predictors."""
