@@ -1,0 +1,114 @@
+"""The readers' hand-over types: what `discover` finds and what `load_case` decodes.
+
+`SourceCase` pairs the pseudonymous `CaseRecord` (safe to write anywhere) with the absolute
+paths needed to read the case (never written out). `ScannedCase` is the readers' internal
+draft of a case, before labels, demographics tables and pseudonymisation are applied.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mias.records import CaseRecord
+
+UNLABELED = "unlabeled"
+# Acquisition attributes every record carries (None when unknown), whatever the format, so
+# imputation and the demographic report see one schema.
+ATTRIBUTE_KEYS = ("slice_thickness", "slice_spacing", "manufacturer", "manufacturer_model",
+                  "field_strength", "view_position", "patient_orientation",
+                  "series_description", "study_year")
+
+
+def blank_attributes(**known: Any) -> dict[str, Any]:
+    """All `ATTRIBUTE_KEYS` set to None, then the `known` ones."""
+    unknown = set(known) - set(ATTRIBUTE_KEYS)
+    if unknown:
+        raise ValueError(f"not acquisition attributes: {sorted(unknown)}")
+    return {key: known.get(key) for key in ATTRIBUTE_KEYS}
+
+
+@dataclass(frozen=True)
+class SourceCase:
+    """One case: its pseudonymous record and where to read it."""
+
+    record: CaseRecord
+    image_paths: tuple[Path, ...]
+    label_path: Path | None
+
+
+@dataclass(frozen=True)
+class DatasetSource:
+    """A discovered dataset: format, task kind, classes, channels and cases.
+
+    `kind` is a `TaskSpec` kind, or `UNLABELED` when nothing labels the cases (no masks, no
+    table, no task asked for: e.g. scans given to `mias predict`). `warnings` lists what was
+    odd but not fatal (e.g. dataset.json's numTraining disagreeing with its file list).
+    """
+
+    root: Path
+    format: str
+    cases: tuple[SourceCase, ...]
+    kind: str
+    label_names: tuple[str, ...]
+    channel_names: tuple[str, ...]
+    modality: str
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class LoadedCase:
+    """A decoded case: float32 image [C, *spatial] in canonical RAS, optional int mask."""
+
+    image: np.ndarray
+    label: np.ndarray | None
+    affine: np.ndarray
+    nonfinite_voxels: int
+
+
+@dataclass
+class ScannedCase:
+    """A reader's draft of one case: header facts plus what pseudonymisation needs.
+
+    `key` is the raw case key (file stem or folder name: may hold an identifier);
+    `identifiers` are the direct identifiers read from the case's headers; `patient_key`
+    is the raw DICOM PatientID. None of these three may reach a record unhashed, so `notes`
+    (what was skipped) never name the case: `discover` prefixes them with the case id.
+    `grid` is the canonical voxel grid, used to check masks and channels against.
+    """
+
+    key: str
+    image_paths: tuple[Path, ...]
+    image_files: tuple[str, ...]
+    modality: str
+    shape: tuple[int, ...]
+    spacing: tuple[float, ...]
+    grid: Any
+    channel_names: tuple[str, ...]
+    attributes: dict[str, Any]
+    imputed: dict[str, str] = field(default_factory=dict)
+    label_path: Path | None = None
+    age: float | None = None
+    sex: str = "unknown"
+    patient_key: str | None = None
+    identifiers: frozenset[str] = frozenset()
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Scan:
+    """What a format reader found: cases plus dataset-level facts.
+
+    `label_names` is set when the layout declares labels (dataset.json); otherwise it is
+    derived from the masks. `label_source` is the file to name in label errors.
+    """
+
+    format: str
+    cases: list[ScannedCase]
+    channel_names: tuple[str, ...]
+    label_names: tuple[str, ...] | None = None
+    label_source: Path | None = None
+    warnings: list[str] = field(default_factory=list)
