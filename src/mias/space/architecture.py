@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -57,6 +58,30 @@ class BlockChoice:
             parts.append("se")
         parts += [self.norm, self.act]
         return "_".join(parts)
+
+    @classmethod
+    def from_key(cls, key: str) -> BlockChoice:
+        """Inverse of `key` (operator names may hold underscores; norm and act may not)."""
+        tokens = key.split("_")
+        at = next((i for i in range(1, len(tokens) - 1)
+                   if _KERNEL.fullmatch(tokens[i]) and _EXPANSION.fullmatch(tokens[i + 1])), None)
+        if at is None or len(tokens) < at + 6:
+            raise ValueError(f"not a block choice key: {key!r}")
+        width, layers, flags = tokens[at + 2], tokens[at + 3], tokens[at + 4:-2]
+        if (not _WIDTH.fullmatch(width) or not _LAYERS.fullmatch(layers)
+                or flags not in ([], ["res"], ["se"], ["res", "se"])):
+            raise ValueError(f"not a block choice key: {key!r}")
+        return cls(op="_".join(tokens[:at]),
+                   kernel=tuple(int(k) for k in tokens[at][1:].split("x")),
+                   width=int(width[1:]), expansion=int(tokens[at + 1][1:]),
+                   layers=int(layers[1:]), residual="res" in flags, se="se" in flags,
+                   norm=tokens[-2], act=tokens[-1])
+
+
+_KERNEL = re.compile(r"k\d+(x\d+)*")
+_EXPANSION = re.compile(r"e\d+")
+_WIDTH = re.compile(r"w\d+")
+_LAYERS = re.compile(r"l\d+")
 
 
 @dataclass(frozen=True)

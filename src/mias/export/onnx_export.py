@@ -1,0 +1,98 @@
+"""ONNX export of materialised networks and blocks, and parity against ONNX Runtime.
+
+The opset is pinned so a model exported today loads in the ONNX Runtime shipped to the
+device (1.18+ on a Raspberry Pi reads opset 17; hard-swish needs ≥ 14). Export goes through
+the TorchScript-based exporter (`dynamo=False`): it handles the plain conv/norm/activation
+graphs of this search space and keeps a dynamic batch axis.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import torch
+from torch import nn
+
+OPSET = 17
+PARITY_ATOL = 1e-4
+
+
+def _names(prefix: str, n: int) -> list[str]:
+    return [prefix] if n == 1 else [f"{prefix}{i}" for i in range(n)]
+
+
+def onnx_bytes(model: nn.Module, example_inputs: Sequence[torch.Tensor], *,
+               input_names: Sequence[str] | None = None,
+               output_names: Sequence[str] = ("output",)) -> bytes:
+    """The model as a checked ONNX protobuf (inference mode, dynamic batch axis)."""
+    inputs = tuple(example_inputs)
+    names = list(input_names or _names("input", len(inputs)))
+    axes = {n: {0: "batch"} for n in [*names, *output_names]}
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
+        warnings.filterwarnings("ignore", category=FutureWarning)
+        warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
+        warnings.filterwarnings("ignore", category=UserWarning, module="torch.onnx")
+        torch.onnx.export(model, inputs, buffer, opset_version=OPSET, dynamo=False,
+                          input_names=names, output_names=list(output_names),
+                          dynamic_axes=axes, do_constant_folding=True)
+    data = buffer.getvalue()
+    onnx.checker.check_model(onnx.load_from_string(data))
+    return data
+
+
+def export_onnx(model: nn.Module, example_inputs: Sequence[torch.Tensor], path: str | Path,
+                **names: Any) -> Path:
+    """Write the model to `path` (temporary file + rename: never half-written)."""
+    path = Path(path)
+    data = onnx_bytes(model, example_inputs, **names)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+    return path
+
+
+def session(model: bytes | str | Path, threads: int = 1) -> ort.InferenceSession:
+    """A CPU ONNX Runtime session with a fixed thread count (reproducible timings)."""
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    source = model if isinstance(model, bytes) else str(model)
+    return ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
+
+
+def run_onnx(model: bytes | str | Path | ort.InferenceSession,
+             inputs: Sequence[torch.Tensor | np.ndarray]) -> list[np.ndarray]:
+    """Run an ONNX model on `inputs` (in the order of its graph inputs)."""
+    sess = model if isinstance(model, ort.InferenceSession) else session(model)
+    feeds = {i.name: (x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else x)
+             for i, x in zip(sess.get_inputs(), inputs, strict=True)}
+    return sess.run(None, feeds)
+
+
+def check_parity(model: nn.Module, onnx_model: bytes | str | Path,
+                 inputs: Sequence[torch.Tensor], atol: float = PARITY_ATOL) -> dict[str, Any]:
+    """Largest absolute difference between PyTorch (eval mode) and ONNX Runtime outputs,
+    as a record for `parity.json`."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            expected = model(*inputs)
+    finally:
+        model.train(was_training)
+    outputs = expected if isinstance(expected, tuple | list) else (expected,)
+    got = run_onnx(onnx_model, inputs)
+    diff = max(float(np.max(np.abs(g - e.cpu().numpy()))) for g, e in
+               zip(got, outputs, strict=True))
+    return {"max_abs_diff": diff, "atol": atol, "passed": diff <= atol, "opset": OPSET,
+            "onnxruntime": ort.__version__, "torch": torch.__version__}
