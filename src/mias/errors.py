@@ -20,6 +20,10 @@ class InputError(Exception):
         self.fix = fix
         super().__init__(self.message)
 
+    def __reduce__(self) -> tuple:
+        """Survive pickling, so a worker process can report bad input to the parent."""
+        return (type(self), (self.path, self.problem, self.fix))
+
     @property
     def message(self) -> str:
         where = f"{self.path}: " if self.path else ""

@@ -68,3 +68,10 @@ def test_resumable_dir_keeps_partial_work_after_a_crash_but_not_after_bad_input(
     with pytest.raises(InputError), resumable_dir(other, "abc123") as (tmp, _):
         raise InputError(tmp, "bad", "fix")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["prep"]
+
+
+def test_input_error_survives_pickling_from_a_worker_process():
+    import pickle
+
+    err = pickle.loads(pickle.dumps(InputError("/d/x.nii.gz", "all voxels are NaN", "re-export")))
+    assert isinstance(err, InputError) and err.path == "/d/x.nii.gz" and err.fix == "re-export"
