@@ -6,6 +6,7 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from mias.errors import InputError
 from mias.space import (
     SearchSpace,
     block_example_inputs,
@@ -53,7 +54,7 @@ def test_norms_and_activations_are_all_reachable() -> None:
 
 
 def test_unknown_operator_and_duplicate_registration() -> None:
-    with pytest.raises(KeyError, match="registered"):
+    with pytest.raises(InputError, match="unknown operator"):
         create_op("nope", spatial_dims=2, in_channels=1, out_channels=1)
     with pytest.raises(ValueError, match="already registered"):
         register_op("conv")(lambda args: None)

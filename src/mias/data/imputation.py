@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from mias.records import CaseRecord
+from mias.registry import Registry
 
 SPACING_FROM_POSITIONS = "derived from ImagePositionPatient"
 SPACING_FROM_THICKNESS = "slice spacing = SliceThickness (no positions, no SpacingBetweenSlices)"
@@ -54,30 +55,20 @@ MODALITY_FROM_DATASET_JSON = "from dataset.json"
 MODALITY_UNKNOWN = "OT (NIfTI carries no modality)"
 
 DatasetRule = Callable[[list[CaseRecord]], list[CaseRecord]]
-_RULES: dict[str, DatasetRule] = {}
+RULES: Registry[DatasetRule] = Registry("imputation rule")
 
 
 def register_rule(name: str) -> Callable[[DatasetRule], DatasetRule]:
     """Register a dataset-level rule; `impute` applies rules in registration order."""
-
-    def wrap(rule: DatasetRule) -> DatasetRule:
-        if name in _RULES:
-            raise ValueError(f"imputation rule {name!r} is already registered")
-        _RULES[name] = rule
-        return rule
-
-    return wrap
+    return RULES.register(name)
 
 
 def available_rules() -> list[str]:
-    return list(_RULES)
+    return RULES.names()
 
 
 def create_rule(name: str) -> DatasetRule:
-    try:
-        return _RULES[name]
-    except KeyError:
-        raise KeyError(f"unknown imputation rule {name!r}; known: {available_rules()}") from None
+    return RULES.get(name)
 
 
 def impute(records: Sequence[CaseRecord], rules: Sequence[str] | None = None) -> list[CaseRecord]:

@@ -25,9 +25,10 @@ from scipy.ndimage import gaussian_filter
 
 from mias.data.planning import PreprocessPlan
 from mias.errors import InputError
+from mias.registry import Registry
 
 Normalizer = Callable[[np.ndarray, PreprocessPlan], tuple[np.ndarray, dict[str, Any]]]
-_NORMALIZERS: dict[str, Normalizer] = {}
+NORMALIZERS: Registry[Normalizer] = Registry("normalization")
 
 _AXIS_FAMILY = {"L": "LR", "R": "LR", "A": "AP", "P": "AP", "H": "HF", "F": "HF"}
 _LATERAL_VIEWS = {"LL", "RL", "LAT", "LATERAL"}
@@ -38,19 +39,12 @@ _CANONICAL = {"frontal": ("L", "F"), "lateral": ("P", "F")}
 
 def register_normalizer(name: str) -> Callable[[Normalizer], Normalizer]:
     """Register an intensity rule under the name a `PreprocessPlan.normalization` uses."""
-
-    def deco(fn: Normalizer) -> Normalizer:
-        _NORMALIZERS[name] = fn
-        return fn
-
-    return deco
+    return NORMALIZERS.register(name)
 
 
 def create_normalizer(name: str) -> Normalizer:
     """The registered intensity rule `name` (see `mias.data.planning.NORMALIZATIONS`)."""
-    if name not in _NORMALIZERS:
-        raise KeyError(f"unknown normalization {name!r}; registered: {sorted(_NORMALIZERS)}")
-    return _NORMALIZERS[name]
+    return NORMALIZERS.get(name)
 
 
 def _np(x: Any, dtype: Any = None) -> np.ndarray:

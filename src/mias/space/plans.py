@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeAlias
 
+from mias.registry import Registry
 from mias.space.architecture import BlockChoice
 from mias.space.configs import BlockConfig
 
@@ -116,34 +117,26 @@ class OpArgs:
 
 
 OpPlanFn = Callable[[OpArgs], Node]
-_OPS: dict[str, OpPlanFn] = {}
+OPS: Registry[OpPlanFn] = Registry("operator")
 
 
 def register_op(name: str) -> Callable[[OpPlanFn], OpPlanFn]:
     """Register an operator plan under `name` (lower-case letters and digits)."""
     if not name.isalnum() or not name.islower():
         raise ValueError(f"operator names are lower-case letters and digits, got {name!r}")
-
-    def deco(fn: OpPlanFn) -> OpPlanFn:
-        if name in _OPS:
-            raise ValueError(f"operator {name!r} is already registered")
-        _OPS[name] = fn
-        return fn
-
-    return deco
+    return OPS.register(name)
 
 
 def list_ops() -> tuple[str, ...]:
-    return tuple(sorted(_OPS))
+    return tuple(sorted(OPS))
 
 
 def op_plan(name: str, args: OpArgs) -> Node:
     """The plan of operator `name` for `args`."""
-    if name not in _OPS:
-        raise KeyError(f"unknown operator {name!r}; registered: {', '.join(list_ops())}")
+    plan = OPS.get(name)
     if args.norm not in NORMS or args.act not in ACTS:
         raise ValueError(f"norm must be one of {NORMS} and act one of {ACTS}")
-    return _OPS[name](args)
+    return plan(args)
 
 
 def _conv(cin: int, cout: int, kernel: tuple[int, ...], stride: tuple[int, ...] | None = None,

@@ -17,6 +17,7 @@ from mias.data.imputation import (
 )
 from mias.data.readers import discover, impute
 from mias.data.readers.source import blank_attributes
+from mias.errors import InputError
 from mias.records import CaseRecord
 
 
@@ -88,7 +89,7 @@ def test_impute_is_idempotent_and_rules_are_registered():
     assert available_rules() == ["slice_thickness", "age", "sex", "manufacturer",
                                  "field_strength"]
     assert impute(records, rules=["age"])[1].imputed == {"age": AGE_MEDIAN}
-    with pytest.raises(KeyError, match="unknown imputation rule"):
+    with pytest.raises(InputError, match="unknown imputation rule"):
         create_rule("nope")
 
 

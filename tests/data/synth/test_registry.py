@@ -36,7 +36,8 @@ def test_unknown_generator_is_an_input_error_listing_the_choices() -> None:
 
 
 def test_register_generator(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(registry_module, "_GENERATORS", dict(registry_module._GENERATORS))
+    monkeypatch.setattr(registry_module.GENERATORS, "_entries",
+                        dict(registry_module.GENERATORS._entries))
 
     @register_generator("cube")
     class Cube(CaseGenerator):

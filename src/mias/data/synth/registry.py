@@ -6,33 +6,22 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from mias.data.synth.base import CaseGenerator
-from mias.errors import InputError
+from mias.registry import Registry
 
-_GENERATORS: dict[str, Callable[..., CaseGenerator]] = {}
+GENERATORS: Registry[Callable[..., CaseGenerator]] = Registry("synthetic task")
 
 F = TypeVar("F", bound=Callable[..., CaseGenerator])
 
 
 def register_generator(name: str) -> Callable[[F], F]:
     """Register a generator class (or factory) under `name`; a duplicate name is a bug."""
-
-    def wrap(factory: F) -> F:
-        if name in _GENERATORS:
-            raise ValueError(f"generator {name!r} is already registered")
-        _GENERATORS[name] = factory
-        return factory
-
-    return wrap
+    return GENERATORS.register(name)
 
 
 def available_generators() -> list[str]:
-    return sorted(_GENERATORS)
+    return sorted(GENERATORS)
 
 
 def create_generator(name: str, **cfg: Any) -> CaseGenerator:
     """Build the generator registered as `name`; an unknown name is the user's to fix."""
-    key = name.strip().lower()
-    if key not in _GENERATORS:
-        raise InputError(None, f"unknown synthetic task {name!r}",
-                         f"choose one of: {', '.join(available_generators())}")
-    return _GENERATORS[key](**cfg)
+    return GENERATORS.get(name.strip().lower())(**cfg)
