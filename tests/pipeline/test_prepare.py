@@ -94,6 +94,17 @@ def test_prepare_xray_dicom_2d_classification(xray_dicom, tmp_path):
     manifest = _check_contract(prep, 12)
     assert manifest["task"]["spatial_dims"] == 2
     assert manifest["preprocessing"]["normalization"] == "xray"
+    images = {c["case_id"]: np.load(prep / c["array"])["image"][0] for c in manifest["cases"]}
+    before = {c["case_id"]: c["preprocessing"]["view"]["orientation_before"]
+              for c in manifest["cases"]}
+    reference = np.mean([images[k] for k, o in before.items() if o == "L\\F"], axis=0)
+    flipped = [k for k, o in before.items() if o != "L\\F"]
+    assert flipped, "the synthetic set stores some radiographs mirrored"
+    for k in flipped:
+        as_prepared = np.corrcoef(images[k].ravel(), reference.ravel())[0, 1]
+        as_stored = max(np.corrcoef(np.flip(images[k], axis).ravel(), reference.ravel())[0, 1]
+                        for axis in (0, 1))
+        assert as_prepared > as_stored, k
 
 
 def test_same_seed_gives_the_same_outputs(hippo_nifti, tmp_path):
