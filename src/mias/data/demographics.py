@@ -13,7 +13,8 @@ import io
 import math
 import os
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -499,7 +500,7 @@ def _spacing_box(points: Mapping[str, Any]) -> Callable[[Any], None]:
     return draw
 
 
-def _figures(report: Mapping[str, Any]) -> list[dict[str, str]]:
+def _figure_specs(report: Mapping[str, Any]) -> list[tuple[str, Callable[[Any], None], float]]:
     labels, points = report["labels"], report["points"]
     figs = [
         ("Age", _age_histogram(report["age"]), 5.0),
@@ -512,12 +513,25 @@ def _figures(report: Mapping[str, Any]) -> list[dict[str, str]]:
     elif points["values"]:
         what = "Structure size" if labels["kind"] == "segmentation" else "Target"
         figs.append((f"{what} vs age, by sex", _value_vs_age(points), 9.0))
-    return [{"title": title, "png": _png(draw, width=width)} for title, draw, width in figs]
+    return figs
 
 
-def render_html(report: Mapping[str, Any], path: str | Path) -> Path:
-    """Write the report as one self-contained HTML page (figures inlined as PNG)."""
+def render_figure(report: Mapping[str, Any], index: int) -> dict[str, str]:
+    """Figure `index` of the report as {"title", "png" (base64)}: a picklable unit of work."""
+    title, draw, width = _figure_specs(report)[index]
+    return {"title": title, "png": _png(draw, width=width)}
+
+
+def render_html(report: Mapping[str, Any], path: str | Path, *,
+                map_fn: Callable[..., Iterable[Any]] = map) -> Path:
+    """Write the report as one self-contained HTML page (figures inlined as PNG).
+
+    `map_fn` renders the figures; pass a process pool's `map` to draw them in parallel.
+    """
     from jinja2 import Environment, PackageLoader, select_autoescape
+
+    indices = range(len(_figure_specs(report)))
+    figures = list(map_fn(partial(render_figure, report), indices))
 
     env = Environment(
         loader=PackageLoader("mias.data", "templates"), autoescape=select_autoescape(["html", "j2"])
@@ -525,7 +539,7 @@ def render_html(report: Mapping[str, Any], path: str | Path) -> Path:
     env.filters["pct"] = lambda x: "–" if x is None else _percent(x)
     env.filters["num"] = lambda x: "–" if x is None else f"{x:.3g}"
     html = env.get_template("demographics.html.j2").render(
-        r=report, figures=_figures(report), age_bins=AGE_BINS
+        r=report, figures=figures, age_bins=AGE_BINS
     )
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

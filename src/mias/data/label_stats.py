@@ -38,8 +38,7 @@ def label_statistics(
     is_3d = label.ndim == 3
     size_key, scale = ("volume_ml", 1e-3) if is_3d else ("area_cm2", 1e-2)
     unit = math.prod(float(s) for s in spacing) * scale
-    values, counts = np.unique(label, return_counts=True)
-    found = {int(v): int(c) for v, c in zip(values, counts, strict=True)}
+    found = _value_counts(label)
     total = int(label.size)
     names = structure_names(label_names)
     structures = {}
@@ -62,3 +61,12 @@ def label_statistics(
         "structures": structures,
         "unnamed_labels": sorted(v for v in found if v > len(names)),
     }
+
+
+def _value_counts(label: np.ndarray) -> dict[int, int]:
+    """Voxels per label value; a bincount for the usual small non-negative integer masks."""
+    if np.issubdtype(label.dtype, np.integer) and label.size and label.min() >= 0:
+        counts = np.bincount(label.ravel())
+        return {int(v): int(c) for v, c in enumerate(counts) if c}
+    values, counts = np.unique(label, return_counts=True)
+    return {int(v): int(c) for v, c in zip(values, counts, strict=True)}

@@ -7,10 +7,11 @@ PREP. A crash keeps finished cases for a resumed identical run; bad input leaves
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from multiprocessing import get_context
@@ -38,6 +39,7 @@ from mias.errors import InputError
 from mias.records import SCHEMA_VERSION, CaseRecord, TaskSpec
 
 Progress = Callable[[str, int, int], None]
+MapFn = Callable[..., Iterable[Any]]
 DEFAULT_METRIC = {"segmentation": "dice", "classification": "f_beta", "regression": "mae"}
 CT_SAMPLE_PER_CASE = 20_000
 
@@ -142,8 +144,22 @@ def _task_spec(source: DatasetSource, plan: PreprocessPlan, config: PrepareConfi
     )
 
 
-def _run_jobs(jobs: Sequence[_CaseJob], workers: int, progress: Progress | None,
+@contextlib.contextmanager
+def _worker_map(workers: int) -> Iterator[MapFn]:
+    """A `map` over `workers` forked processes (the built-in `map` for one worker).
+
+    One pool serves both the per-case work and the report's figures, so it starts once.
+    """
+    if workers <= 1:
+        yield map
+        return
+    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("fork")) as pool:
+        yield pool.map
+
+
+def _run_jobs(jobs: Sequence[_CaseJob], map_fn: MapFn, progress: Progress | None,
               out_dir: Path) -> dict[str, dict[str, Any]]:
+    """Process every case not already finished by an earlier, crashed run."""
     results: dict[str, dict[str, Any]] = {}
     todo = []
     for job in jobs:
@@ -152,23 +168,13 @@ def _run_jobs(jobs: Sequence[_CaseJob], workers: int, progress: Progress | None,
             todo.append(job)
         else:
             results[job.case.record.case_id] = previous
-    total, done = len(jobs), len(results)
+    total = len(jobs)
     if progress:
-        progress("preprocess", done, total)
-    if workers <= 1 or len(todo) <= 1:
-        mapped = map(_process_case, todo)
-        for res in mapped:
-            results[res["case_id"]] = res
-            done += 1
-            if progress:
-                progress("preprocess", done, total)
-        return results
-    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("fork")) as pool:
-        for res in pool.map(_process_case, todo, chunksize=max(1, len(todo) // (8 * workers))):
-            results[res["case_id"]] = res
-            done += 1
-            if progress:
-                progress("preprocess", done, total)
+        progress("preprocess", len(results), total)
+    for res in map_fn(_process_case, todo):
+        results[res["case_id"]] = res
+        if progress:
+            progress("preprocess", len(results), total)
     return results
 
 
@@ -200,15 +206,17 @@ def prepare(data: str | Path, out: str | Path, config: PrepareConfig | None = No
         cases_dir.mkdir(exist_ok=True)
         jobs = [_CaseJob(c, tuple(source.label_names), plan, cases_dir, config.seed)
                 for c in cases]
-        results = _run_jobs(jobs, config.workers, progress, cases_dir)
-        if plan.normalization == "ct":
-            samples = [r["ct_sample"] for r in results.values() if r["ct_sample"] is not None]
-            plan = fit_ct_intensity(plan, samples)
-            _normalise_ct(cases_dir, plan, [c.record.case_id for c in cases])
-        records = [replace(r, nonfinite_voxels=int(results[r.case_id]["nonfinite_voxels"]))
-                   for r in records]
-        task = _task_spec(source, plan, config)
-        _write_records(tmp, source, task, plan, records, results, config)
+        with _worker_map(config.workers) as map_fn:
+            results = _run_jobs(jobs, map_fn, progress, cases_dir)
+            if plan.normalization == "ct":
+                samples = [r["ct_sample"] for r in results.values()
+                           if r["ct_sample"] is not None]
+                plan = fit_ct_intensity(plan, samples)
+                _normalise_ct(cases_dir, plan, [c.record.case_id for c in cases])
+            records = [replace(r, nonfinite_voxels=int(results[r.case_id]["nonfinite_voxels"]))
+                       for r in records]
+            task = _task_spec(source, plan, config)
+            _write_records(tmp, source, task, plan, records, results, config, map_fn)
         space = select_search_space(task)
         write_json(tmp / "search_space.json", space.to_dict())
         for marker in cases_dir.glob(".*"):
@@ -218,7 +226,7 @@ def prepare(data: str | Path, out: str | Path, config: PrepareConfig | None = No
 
 def _write_records(tmp: Path, source: DatasetSource, task: TaskSpec, plan: PreprocessPlan,
                    records: Sequence[CaseRecord], results: dict[str, dict[str, Any]],
-                   config: PrepareConfig) -> None:
+                   config: PrepareConfig, map_fn: MapFn) -> None:
     label_stats = {r.case_id: results[r.case_id]["label_stats"] for r in records}
     strata = label_strata(records, kind=task.kind, label_stats=label_stats)
     split = split_cases(records, label_strata=strata, val_fraction=config.val_fraction,
@@ -240,4 +248,4 @@ def _write_records(tmp: Path, source: DatasetSource, task: TaskSpec, plan: Prepr
     report = analyse(records, kind=task.kind, label_names=task.label_names,
                      label_stats=label_stats, split=split.splits)
     write_json(tmp / "demographics.json", report)
-    render_html(report, tmp / "demographics.html")
+    render_html(report, tmp / "demographics.html", map_fn=map_fn)

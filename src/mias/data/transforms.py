@@ -1,9 +1,12 @@
 """Modality-aware preprocessing of one case, with every applied parameter recorded.
 
-Arrays are numpy: image float32 `[C, *spatial]`, label integer `[*spatial]`. The heavy
-lifting is MONAI's (`Resize`, `NormalizeIntensity`, `SpatialCrop`, `BorderPad`, `Flip`,
-`Transpose`); this module decides the parameters per modality and records them, so a
-prediction can be mapped back onto the original scan and the preprocessing reproduced.
+Arrays are numpy: image float32 `[C, *spatial]`, label integer `[*spatial]`. Resampling and
+view changes are MONAI's (`Resize`, `Flip`, `Transpose`, `NormalizeIntensity` for CT); the
+per-case z-score and the crop/pad are the same rules applied in numpy, because on
+Decathlon-sized volumes MONAI's tensor round trip costs more than the arithmetic (tests
+check them against MONAI). This module decides the parameters per modality and records
+them, so a prediction can be mapped back onto the original scan and the preprocessing
+reproduced.
 """
 
 from __future__ import annotations
@@ -13,11 +16,9 @@ from typing import Any
 
 import numpy as np
 from monai.transforms import (
-    BorderPad,
     Flip,
     NormalizeIntensity,
     Resize,
-    SpatialCrop,
     Transpose,
 )
 from monai.utils import convert_to_numpy
@@ -51,15 +52,30 @@ def _np(x: Any, dtype: Any = None) -> np.ndarray:
     return np.asarray(convert_to_numpy(x), dtype=dtype)
 
 
-def _channel_stats(image: np.ndarray, nonzero: bool) -> tuple[list[float], list[float]]:
+def _channel_zscore(image: np.ndarray, nonzero: bool) -> tuple[np.ndarray, list[float],
+                                                                list[float]]:
+    """Channel-wise z-score (on the non-zero mask if `nonzero`), statistics computed once.
+
+    The same rule as MONAI's `NormalizeIntensity(nonzero=..., channel_wise=True)`, applied
+    with the statistics already in hand: on small volumes the tensor round trip costs more
+    than the arithmetic.
+    """
+    out = image.astype(np.float32, copy=True)
     means, stds = [], []
-    for channel in image:
-        values = channel[channel != 0] if nonzero else channel.ravel()
-        mean = float(values.mean()) if values.size else 0.0
-        std = float(values.std()) if values.size else 1.0
+    for channel in out:
+        mask = channel != 0 if nonzero else None
+        values = channel[mask] if nonzero else channel
+        mean = float(values.mean(dtype=np.float64)) if values.size else 0.0
+        std = float(values.std(dtype=np.float64)) if values.size else 1.0
+        std = std if std > 0 else 1.0
+        if nonzero:
+            channel[mask] = (values - mean) / std
+        else:
+            channel -= mean
+            channel /= std
         means.append(mean)
-        stds.append(std if std > 0 else 1.0)
-    return means, stds
+        stds.append(std)
+    return out, means, stds
 
 
 @register_normalizer("ct")
@@ -79,21 +95,15 @@ def _normalize_ct(image: np.ndarray, plan: PreprocessPlan) -> tuple[np.ndarray, 
 
 @register_normalizer("mri")
 def _normalize_mri(image: np.ndarray, plan: PreprocessPlan) -> tuple[np.ndarray, dict[str, Any]]:
-    means, stds = _channel_stats(image, nonzero=True)
-    out = NormalizeIntensity(subtrahend=means, divisor=stds, nonzero=True, channel_wise=True)(
-        image.astype(np.float32, copy=True)
-    )
-    return _np(out, np.float32), {"method": "mri", "nonzero": True, "mean": means, "std": stds}
+    out, means, stds = _channel_zscore(image, nonzero=True)
+    return out, {"method": "mri", "nonzero": True, "mean": means, "std": stds}
 
 
 @register_normalizer("xray")
 @register_normalizer("zscore")
 def _normalize_image(image: np.ndarray, plan: PreprocessPlan) -> tuple[np.ndarray, dict[str, Any]]:
-    means, stds = _channel_stats(image, nonzero=False)
-    out = NormalizeIntensity(subtrahend=means, divisor=stds, channel_wise=True)(
-        image.astype(np.float32, copy=True)
-    )
-    return _np(out, np.float32), {
+    out, means, stds = _channel_zscore(image, nonzero=False)
+    return out, {
         "method": plan.normalization,
         "nonzero": False,
         "mean": means,
@@ -268,23 +278,21 @@ def crop_or_pad(
     }
     if box is not None:
         info["foreground_cut"] = bool(np.any(box[0] < start) or np.any(box[1] > stop))
-    slices = [slice(int(a), int(b)) for a, b in zip(start, stop, strict=True)]
-    if np.any(stop - start < spatial):
-        crop = SpatialCrop(roi_slices=slices)
-        image = _np(crop(image), np.float32)
-        if label is not None:
-            label = _np(crop(label[None]), label.dtype)[0]
+    slices = tuple(slice(int(a), int(b)) for a, b in zip(start, stop, strict=True))
+    image = image[(slice(None), *slices)]
+    if label is not None:
+        label = label[slices]
     missing = np.maximum(target - (stop - start), 0)
     before = missing // 2
     pads = [[int(b), int(m - b)] for b, m in zip(before, missing, strict=True)]
     value = float(image.min())
     info.update(pad=pads, pad_value=value)
-    if np.any(missing > 0):
-        border = [p for pair in pads for p in pair]
-        image = _np(BorderPad(border, mode="constant", value=value)(image), np.float32)
-        if label is not None:
-            padded = BorderPad(border, mode="constant", value=0)(label[None])
-            label = _np(padded, label.dtype)[0]
+    # Plain slicing and np.pad: the same result as MONAI's SpatialCrop/BorderPad without a
+    # tensor round trip, which dominates on Decathlon-sized (tiny) volumes.
+    image = np.pad(image, [(0, 0), *pads], mode="constant", constant_values=value)
+    image = np.ascontiguousarray(image, dtype=np.float32)
+    if label is not None:
+        label = np.ascontiguousarray(np.pad(label, pads, mode="constant", constant_values=0))
     return image, label, info
 
 

@@ -234,3 +234,35 @@ def test_intensity_sample_prefers_the_labelled_foreground():
             np.random.default_rng(5).normal(size=(1, 10, 10)), None, np.random.default_rng(0), 10
         ),
     )
+
+
+@pytest.mark.parametrize("normalization", ["mri", "xray"])
+def test_zscore_matches_monai_normalize_intensity(normalization):
+    from monai.transforms import NormalizeIntensity
+
+    rng = np.random.default_rng(0)
+    image = rng.normal(50, 10, size=(2, 12, 10, 8)).astype(np.float32)
+    image[:, :3] = 0
+    plan = PreprocessPlan(spatial_dims=3, modality="MR", target_spacing=(1.0, 1.0, 1.0),
+                          input_shape=(12, 10, 8), normalization=normalization)
+    nonzero = normalization == "mri"
+    expected = np.asarray(NormalizeIntensity(nonzero=nonzero, channel_wise=True)(image.copy()))
+    np.testing.assert_allclose(normalize(image, plan), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_crop_or_pad_matches_monai_crop_and_pad():
+    from monai.transforms import BorderPad, SpatialCrop
+
+    rng = np.random.default_rng(1)
+    image = rng.normal(size=(1, 10, 7, 6)).astype(np.float32)
+    label = np.zeros((10, 7, 6), np.uint8)
+    label[2:5, 1:4, 1:3] = 1
+    out, out_label, info = crop_or_pad(image, label, (8, 9, 6))
+    slices = [slice(a, b) for a, b in zip(info["crop_start"], info["crop_stop"], strict=True)]
+    border = [p for pair in info["pad"] for p in pair]
+    expected = BorderPad(border, mode="constant", value=info["pad_value"])(
+        SpatialCrop(roi_slices=slices)(image))
+    np.testing.assert_array_equal(out, np.asarray(expected))
+    expected_label = BorderPad(border, mode="constant", value=0)(
+        SpatialCrop(roi_slices=slices)(label[None]))
+    np.testing.assert_array_equal(out_label, np.asarray(expected_label)[0])

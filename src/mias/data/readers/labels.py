@@ -84,6 +84,8 @@ def integer_labels(data: np.ndarray, mask: Path) -> np.ndarray:
 def check_label_values(values: np.ndarray, label_names: Sequence[str], mask: Path,
                        declared_in: str = "the dataset's label names") -> None:
     """Every value of the mask must name a declared label."""
+    if not values.size or values.max() < len(label_names):
+        return
     unknown = sorted(int(v) for v in np.unique(values) if v >= len(label_names))
     if unknown:
         raise InputError(mask, f"label value(s) {unknown} are not declared: {declared_in} "
