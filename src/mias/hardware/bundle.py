@@ -1,0 +1,84 @@
+"""The block bundle: every block of a search space as ONNX, plus `blocks.json`, its index.
+
+It is the hand-over between the machine that has torch (which exports) and the board that
+has only numpy + onnxruntime (which times): `mias profile --export-blocks DIR` writes it,
+`mias profile --import DIR` reads it. Calibration networks travel with their block keys,
+so the board can fit the table's linear correction without knowing the search space.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from mias.atomic import read_json, write_json
+from mias.errors import InputError
+
+BUNDLE_SCHEMA_VERSION = 1
+INDEX_NAME = "blocks.json"
+
+
+class BundleBlock(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    key: str
+    file: str
+    flops: int | None = None
+    params: int | None = None
+
+
+class BundleNetwork(BaseModel):
+    """A whole network for calibration: its ONNX file and the keys of its blocks, in order."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    arch_id: str
+    arch: dict[str, Any]
+    file: str
+    keys: tuple[str, ...]
+
+
+class BlockBundle(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    schema_version: int = BUNDLE_SCHEMA_VERSION
+    kind: Literal["mias-block-bundle"] = "mias-block-bundle"
+    space_id: str
+    dtype: str = "float32"
+    batch: int = 1
+    opset: int
+    libraries: dict[str, str]
+    probe: str
+    blocks: tuple[BundleBlock, ...]
+    networks: tuple[BundleNetwork, ...] = ()
+
+    def save(self, directory: Path) -> Path:
+        path = Path(directory) / INDEX_NAME
+        write_json(path, self.model_dump(mode="json"))
+        return path
+
+    @classmethod
+    def load(cls, directory: Path) -> BlockBundle:
+        """Read `DIR/blocks.json` and check that every file it names is there."""
+        directory = Path(directory)
+        index = directory / INDEX_NAME
+        if not index.is_file():
+            raise InputError(index, "no block bundle index here",
+                             "create the bundle with `mias profile --space PREP "
+                             "--export-blocks DIR` on a machine with torch, then copy DIR")
+        try:
+            bundle = cls.model_validate(read_json(index))
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"]) or "(top level)"
+            raise InputError(index, f"invalid block bundle at {where}: {first['msg']}",
+                             "re-export the bundle with `mias profile --export-blocks`") from exc
+        files = [bundle.probe, *(b.file for b in bundle.blocks),
+                 *(n.file for n in bundle.networks)]
+        missing = [f for f in files if not (directory / f).is_file()]
+        if missing:
+            raise InputError(directory / missing[0], f"{len(missing)} ONNX file(s) of the "
+                             "bundle are missing", "copy the whole bundle folder again")
+        return bundle

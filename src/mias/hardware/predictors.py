@@ -1,0 +1,116 @@
+"""Latency predictors behind one small interface, registered by name.
+
+The search cannot tell a table lookup from an analytic model: both answer `block_ms`
+(one block's contribution, the lat(b) of the MIAS loss) and `predict` (a whole
+architecture, as a labelled `Figure`). `lut` is a prediction from measurements; `roofline`
+is an estimate from the device profile, for devices without a measured table.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from mias.errors import InputError
+from mias.hardware.devices import DeviceProfile
+from mias.hardware.figures import Figure
+from mias.hardware.lut import LatencyTable
+from mias.hardware.roofline import block_bytes, roofline_ms
+from mias.registry import Registry
+from mias.space import block_flops
+
+if TYPE_CHECKING:
+    from mias.space import Architecture, BlockConfig, SearchSpace
+
+
+class LatencyPredictor(ABC):
+    """Latency of blocks and architectures on one device."""
+
+    device: DeviceProfile
+
+    @abstractmethod
+    def block_ms(self, config: BlockConfig) -> float:
+        """One block's contribution to a network's latency (ms)."""
+
+    @abstractmethod
+    def predict(self, space: SearchSpace, arch: Architecture) -> Figure:
+        """The whole architecture, every block that runs (stem and head included)."""
+
+
+PREDICTORS: Registry[type[LatencyPredictor]] = Registry("latency predictor")
+
+
+def register_predictor(name: str) -> Callable[[type[LatencyPredictor]], type[LatencyPredictor]]:
+    return PREDICTORS.register(name)
+
+
+def list_predictors() -> list[str]:
+    return sorted(PREDICTORS.names())
+
+
+def create_predictor(name: str, **cfg: Any) -> LatencyPredictor:
+    """E.g. `create_predictor("lut", table=table)`, `create_predictor("roofline", device=d)`."""
+    return PREDICTORS.get(name)(**cfg)
+
+
+@register_predictor("lut")
+class LutPredictor(LatencyPredictor):
+    """Σ measured block latencies − per-call overheads, then the table's linear correction
+    where it was validated (`Correction.applied`). `corrected=False` gives the plain sum.
+    """
+
+    def __init__(self, table: LatencyTable, *, corrected: bool = True) -> None:
+        self.table = table
+        self.device = table.device
+        self.correction = table.correction if corrected else None
+
+    def block_ms(self, config: BlockConfig) -> float:
+        return self.table.median_ms(config.key) - self.table.call_overhead.median_ms
+
+    def predict(self, space: SearchSpace, arch: Architecture) -> Figure:
+        total = self.table.sum_ms([c.key for c in space.block_configs(arch)])
+        basis = "LUT sum of measured blocks"
+        if self.correction is not None and self.correction.applied:
+            total = self.correction.apply(total)
+            basis += f", linear correction on {len(self.correction.points)} measured networks"
+        return Figure(value=total, unit="ms", source="predicted", device=self.device.name,
+                      runtime=self.table.runtime, threads=self.table.threads,
+                      model=f"lut-sum({self.device.name})", basis=basis)
+
+
+@register_predictor("roofline")
+class RooflinePredictor(LatencyPredictor):
+    """Per block, the slower of compute at peak FLOP/s and traffic at peak bandwidth.
+
+    A lower bound: real kernels reach a fraction of peak, so it ranks architectures better
+    than it predicts their absolute latency. Always labelled `estimated`.
+    """
+
+    def __init__(self, device: DeviceProfile) -> None:
+        if device.peak_gflops is None or device.memory_bandwidth_gbs.value is None:
+            raise InputError(None, f"device {device.name!r} lacks a peak FLOP/s or a memory "
+                             "bandwidth figure for the roofline model",
+                             "give cores, clock_ghz, flops_per_cycle and memory_bandwidth_gbs "
+                             "in its YAML, or pass --measure-peaks for the host")
+        self.device = device
+
+    def block_ms(self, config: BlockConfig) -> float:
+        return roofline_ms(block_flops(config), block_bytes(config), self.device)
+
+    def predict(self, space: SearchSpace, arch: Architecture) -> Figure:
+        total = sum(self.block_ms(c) for c in space.block_configs(arch))
+        return Figure(value=total, unit="ms", source="estimated", device=self.device.name,
+                      model=f"roofline({self.device.name})",
+                      basis="roofline: max(FLOPs / peak, bytes / bandwidth) per block")
+
+
+def default_predictor(device: DeviceProfile, table: LatencyTable | None = None
+                      ) -> LatencyPredictor:
+    """A measured table when there is one for this device, else the roofline estimate."""
+    if table is not None:
+        if table.device.name != device.name:
+            raise InputError(None, f"the latency table was measured on {table.device.name!r}, "
+                             f"not {device.name!r}", f"profile {device.name} with `mias profile`")
+        return create_predictor("lut", table=table)
+    return create_predictor("roofline", device=device)

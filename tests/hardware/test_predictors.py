@@ -1,0 +1,77 @@
+"""Predictor arithmetic on a hand-made table; registry; provenance labels."""
+
+import numpy as np
+import pytest
+
+from mias.errors import InputError
+from mias.hardware import (
+    Correction,
+    create_device,
+    create_predictor,
+    default_predictor,
+    list_predictors,
+    predict_memory,
+)
+from mias.hardware.lut import CalibrationPoint, LutEntry
+from mias.space import network_params, peak_activation_bytes
+
+from .conftest import timing
+
+ROLE_MS = {"stem": 0.5, "enc": 2.0, "dec": 3.0, "head": 0.25}
+
+
+@pytest.fixture
+def role_table(hand_table, tiny_space):
+    entries = {c.key: LutEntry(**timing(ROLE_MS[c.role]).model_dump())
+               for c in tiny_space.all_block_configs()}
+    return hand_table.model_copy(update={"entries": entries})
+
+
+def test_registry():
+    assert {"lut", "roofline"} <= set(list_predictors())
+    with pytest.raises(InputError, match="roofline"):
+        create_predictor("oracle")
+
+
+def test_lut_sum_covers_stem_encoder_decoder_head_minus_call_overheads(role_table, tiny_space):
+    arch = tiny_space.sample(np.random.default_rng(0))
+    lut = create_predictor("lut", table=role_table)
+    fig = lut.predict(tiny_space, arch)
+    # stem + enc0 + enc1 + dec0 + head = 0.5 + 2 + 2 + 3 + 0.25 = 7.75, five calls timed
+    # separately, one in the network: − 4 × 0.1 ms.
+    assert fig.value == pytest.approx(7.75 - 4 * 0.1)
+    assert lut.block_ms(tiny_space.stem_config()) == pytest.approx(0.5 - 0.1)
+    assert (fig.source, fig.model, fig.threads) == ("predicted", "lut-sum(rpi3)", 4)
+    assert fig.label == "predicted (LUT sum of measured blocks, rpi3)"
+
+
+def test_linear_correction_is_applied_and_named_only_when_validated(role_table, tiny_space):
+    arch = tiny_space.sample(np.random.default_rng(0))
+    point = CalibrationPoint(arch_id="x", predicted_ms=1.0, measured=timing(1.0))
+    line = Correction(slope=2.0, intercept_ms=-1.0, points=(point,), applied=True)
+    fig = create_predictor("lut", table=role_table.with_correction(line)).predict(tiny_space,
+                                                                                   arch)
+    assert fig.value == pytest.approx(2.0 * 7.35 - 1.0)
+    assert "linear correction on 1 measured networks" in fig.label
+    plain = create_predictor("lut", table=role_table.with_correction(line), corrected=False)
+    assert plain.predict(tiny_space, arch).value == pytest.approx(7.35)
+    rejected = line.model_copy(update={"applied": False})
+    fig = create_predictor("lut", table=role_table.with_correction(rejected)).predict(
+        tiny_space, arch)
+    assert fig.value == pytest.approx(7.35) and "correction" not in fig.label
+
+
+def test_default_predictor_prefers_a_table_of_the_same_device(role_table):
+    assert default_predictor(create_device("rpi3"), role_table).table is role_table
+    assert type(default_predictor(create_device("rpi3"))).__name__ == "RooflinePredictor"
+    with pytest.raises(InputError, match="measured on 'rpi3'"):
+        default_predictor(create_device("rpi4"), role_table)
+
+
+def test_memory_is_activations_plus_weights_against_ram(tiny_space):
+    arch = tiny_space.sample(np.random.default_rng(0))
+    mem = predict_memory(tiny_space, arch, create_device("rpi3"))
+    expected = peak_activation_bytes(tiny_space, arch) + 4 * network_params(tiny_space, arch)
+    assert mem.peak.value == pytest.approx(expected / 2**20)
+    assert (mem.peak.source, mem.peak.unit, mem.ram_mib) == ("estimated", "MiB", 1024)
+    assert mem.fits and mem.share_of_ram == pytest.approx(mem.peak.value / 1024)
