@@ -26,7 +26,7 @@ from mias.atomic import write_json
 from mias.data.prepare import PrepareConfig, prepare
 from mias.data.synth import synthesize
 
-RESULTS = Path(__file__).parent / "results" / "prepare_throughput.json"
+RESULTS = Path(__file__).parent / "results"
 
 
 def monai_baseline(images: list[Path], spacing: tuple[float, ...]) -> float:
@@ -101,7 +101,8 @@ def main() -> int:
             "ratio_mias_over_monai": statistics.median(base) / statistics.median(ours),
             "target_ratio": 1.5,
         }
-    write_json(RESULTS, result)
+    suffix = "" if args.task == "hippocampus" else f"-{args.task}"
+    write_json(RESULTS / f"prepare_throughput{suffix}.json", result)
     print(f"MONAI single-process: {result['monai_cases_per_s']:.1f} cases/s; "
           f"mias prepare ({args.workers} workers): {result['mias_cases_per_s']:.1f} cases/s; "
           f"ratio {result['ratio_mias_over_monai']:.2f}x (target >= 1.5x)")
