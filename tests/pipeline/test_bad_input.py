@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -34,73 +35,79 @@ def test_empty_folder(tmp_path, capsys):
     _assert_clean_failure(rc, err, out, "empty")
 
 
-def test_truncated_dicom_inside_a_series(hippo_dicom, tmp_path, capsys):
+def _fails_cleanly(src: Path, tmp_path: Path, capsys, break_it) -> None:
+    """Copy `src`, let `break_it(copy)` damage it and return the file it damaged, then
+    check that `mias prepare` refuses it cleanly, naming that file."""
     data = tmp_path / "D"
-    shutil.copytree(hippo_dicom, data)
-    case = sorted(p for p in (data / "DATA").iterdir() if p.name != "labels")[0]
-    bad = case / "zz_truncated.dcm"
-    shutil.copy(get_testdata_file("MR_truncated.dcm"), bad)
+    shutil.copytree(src, data)
+    broken = break_it(data)
     out = tmp_path / "P"
     rc, err = _run(capsys, str(data), "--out", str(out))
-    _assert_clean_failure(rc, err, out, "zz_truncated.dcm")
+    _assert_clean_failure(rc, err, out, broken.name)
+
+
+def _first(folder: Path, index: int = 0) -> Path:
+    return sorted(folder.glob("*.nii.gz"))[index]
+
+
+def test_truncated_dicom_inside_a_series(hippo_dicom, tmp_path, capsys):
+    def truncate(data: Path) -> Path:
+        case = sorted(p for p in (data / "DATA").iterdir() if p.name != "labels")[0]
+        bad = case / "zz_truncated.dcm"
+        shutil.copy(get_testdata_file("MR_truncated.dcm"), bad)
+        return bad
+
+    _fails_cleanly(hippo_dicom, tmp_path, capsys, truncate)
 
 
 def test_label_shape_mismatch(hippo_nifti, tmp_path, capsys):
-    data = tmp_path / "D"
-    shutil.copytree(hippo_nifti, data)
-    label = sorted((data / "labelsTr").glob("*.nii.gz"))[0]
-    img = nib.load(label)
-    nib.save(nib.Nifti1Image(np.zeros((5, 5, 5), np.uint8), img.affine), label)
-    out = tmp_path / "P"
-    rc, err = _run(capsys, str(data), "--out", str(out))
-    _assert_clean_failure(rc, err, out, label.name)
+    def shrink(data: Path) -> Path:
+        label = _first(data / "labelsTr")
+        nib.save(nib.Nifti1Image(np.zeros((5, 5, 5), np.uint8), nib.load(label).affine), label)
+        return label
+
+    _fails_cleanly(hippo_nifti, tmp_path, capsys, shrink)
 
 
 def test_missing_label_file(hippo_nifti, tmp_path, capsys):
-    data = tmp_path / "D"
-    shutil.copytree(hippo_nifti, data)
-    label = sorted((data / "labelsTr").glob("*.nii.gz"))[1]
-    label.unlink()
-    out = tmp_path / "P"
-    rc, err = _run(capsys, str(data), "--out", str(out))
-    _assert_clean_failure(rc, err, out, label.name)
+    def remove(data: Path) -> Path:
+        label = _first(data / "labelsTr", 1)
+        label.unlink()
+        return label
+
+    _fails_cleanly(hippo_nifti, tmp_path, capsys, remove)
 
 
 def test_nan_only_image(hippo_nifti, tmp_path, capsys):
-    data = tmp_path / "D"
-    shutil.copytree(hippo_nifti, data)
-    image = sorted((data / "imagesTr").glob("*.nii.gz"))[2]
-    img = nib.load(image)
-    nib.save(nib.Nifti1Image(np.full(img.shape, np.nan, np.float32), img.affine), image)
-    out = tmp_path / "P"
-    rc, err = _run(capsys, str(data), "--out", str(out))
-    _assert_clean_failure(rc, err, out, image.name)
+    def nan_out(data: Path) -> Path:
+        image = _first(data / "imagesTr", 2)
+        img = nib.load(image)
+        nib.save(nib.Nifti1Image(np.full(img.shape, np.nan, np.float32), img.affine), image)
+        return image
+
+    _fails_cleanly(hippo_nifti, tmp_path, capsys, nan_out)
 
 
 def test_unknown_label_value(hippo_nifti, tmp_path, capsys):
-    data = tmp_path / "D"
-    shutil.copytree(hippo_nifti, data)
-    label = sorted((data / "labelsTr").glob("*.nii.gz"))[0]
-    img = nib.load(label)
-    arr = np.asarray(img.dataobj).copy()
-    arr[0, 0, 0] = 7
-    nib.save(nib.Nifti1Image(arr, img.affine), label)
-    out = tmp_path / "P"
-    rc, err = _run(capsys, str(data), "--out", str(out))
-    _assert_clean_failure(rc, err, out, label.name)
+    def add_value(data: Path) -> Path:
+        label = _first(data / "labelsTr")
+        img = nib.load(label)
+        arr = np.asarray(img.dataobj).copy()
+        arr[0, 0, 0] = 7
+        nib.save(nib.Nifti1Image(arr, img.affine), label)
+        return label
+
+    _fails_cleanly(hippo_nifti, tmp_path, capsys, add_value)
 
 
 def test_dataset_json_missing_labels(hippo_nifti, tmp_path, capsys):
-    import json
+    def drop_labels(data: Path) -> Path:
+        meta = json.loads((data / "dataset.json").read_text())
+        del meta["labels"]
+        (data / "dataset.json").write_text(json.dumps(meta))
+        return data / "dataset.json"
 
-    data = tmp_path / "D"
-    shutil.copytree(hippo_nifti, data)
-    meta = json.loads((data / "dataset.json").read_text())
-    del meta["labels"]
-    (data / "dataset.json").write_text(json.dumps(meta))
-    out = tmp_path / "P"
-    rc, err = _run(capsys, str(data), "--out", str(out))
-    _assert_clean_failure(rc, err, out, "dataset.json")
+    _fails_cleanly(hippo_nifti, tmp_path, capsys, drop_labels)
 
 
 @pytest.mark.parametrize("shape", ["64xabc", "0x32x32", "32x32"])
