@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -137,3 +138,16 @@ def test_a_crash_resumes_from_finished_cases(hippo_nifti, tmp_path, monkeypatch)
     prepare(hippo_nifti, out, PrepareConfig(workers=1))
     assert len(calls) == 14 - 4
     _check_contract(out, 14)
+
+
+def test_dataset_oddities_are_warned_about_and_recorded(hippo_nifti, tmp_path, capsys):
+    data = tmp_path / "D"
+    shutil.copytree(hippo_nifti, data)
+    meta = json.loads((data / "dataset.json").read_text())
+    meta["numTraining"] = 263
+    (data / "dataset.json").write_text(json.dumps(meta))
+    prep = tmp_path / "P"
+    assert main(["prepare", str(data), "--out", str(prep)]) == 0
+    warnings = _load(prep / "manifest.json")["warnings"]
+    assert any("numTraining says 263" in w for w in warnings)
+    assert "numTraining says 263" in capsys.readouterr().err

@@ -28,6 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from mias.atomic import read_json
     from mias.cli.progress import console, stage_progress
     from mias.data.planning import parse_shape
     from mias.data.prepare import PrepareConfig, prepare
@@ -46,6 +47,8 @@ def run(args: argparse.Namespace) -> int:
     )
     with stage_progress() as update:
         out = prepare(args.data, args.out, config, overwrite=args.overwrite, progress=update)
+    for warning in read_json(out / "manifest.json")["warnings"]:
+        console.print(f"[yellow]warning:[/] {warning}")
     console.print(f"prepared [bold]{out}[/]: manifest.json, splits.json, search_space.json, "
                   f"demographic report {out / 'demographics.html'}")
     return 0
