@@ -11,10 +11,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 
 from mias.atomic import read_json, write_json
 from mias.errors import InputError
+from mias.validation import validate_file
 
 BUNDLE_SCHEMA_VERSION = 1
 INDEX_NAME = "blocks.json"
@@ -68,13 +69,8 @@ class BlockBundle(BaseModel):
             raise InputError(index, "no block bundle index here",
                              "create the bundle with `mias profile --space PREP "
                              "--export-blocks DIR` on a machine with torch, then copy DIR")
-        try:
-            bundle = cls.model_validate(read_json(index))
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"]) or "(top level)"
-            raise InputError(index, f"invalid block bundle at {where}: {first['msg']}",
-                             "re-export the bundle with `mias profile --export-blocks`") from exc
+        bundle = validate_file(cls, read_json(index), index, "block bundle",
+                               "re-export the bundle with `mias profile --export-blocks`")
         files = [bundle.probe, *(b.file for b in bundle.blocks),
                  *(n.file for n in bundle.networks)]
         missing = [f for f in files if not (directory / f).is_file()]

@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, field_validator
 
 from mias.errors import InputError
 from mias.registry import Registry
+from mias.validation import validate_file
 
 DEVICE_SCHEMA_VERSION = 1
 
@@ -126,13 +127,8 @@ def load_device(path: Path) -> DeviceProfile:
 
 
 def parse_device(data: Any, origin: str | Path | None = None) -> DeviceProfile:
-    try:
-        return DeviceProfile.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "(top level)"
-        raise InputError(origin, f"invalid device profile at {where}: {first['msg']}",
-                         "compare it with src/mias/hardware/devices/rpi3.yaml") from exc
+    return validate_file(DeviceProfile, data, origin, "device profile",
+                         "compare it with src/mias/hardware/devices/rpi3.yaml")
 
 
 def _apply_overrides(profile: DeviceProfile, overrides: dict[str, Any]) -> DeviceProfile:

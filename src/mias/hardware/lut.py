@@ -13,12 +13,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from mias.atomic import read_json, write_json
 from mias.errors import InputError
 from mias.hardware.devices import DeviceProfile
 from mias.hardware.timing import Timing
+from mias.validation import validate_file
 
 LUT_SCHEMA_VERSION = 1
 
@@ -145,13 +146,8 @@ class LatencyTable(BaseModel):
         if version != LUT_SCHEMA_VERSION:
             raise InputError(path, f"latency table schema_version {version!r} is not "
                              f"{LUT_SCHEMA_VERSION}", "re-run `mias profile` to rebuild it")
-        try:
-            return cls.model_validate(data)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"]) or "(top level)"
-            raise InputError(path, f"invalid latency table at {where}: {first['msg']}",
-                             "re-run `mias profile` to rebuild it") from exc
+        return validate_file(cls, data, path, "latency table",
+                             "re-run `mias profile` to rebuild it")
 
 
 def lut_path(directory: str | Path, device_name: str) -> Path:
