@@ -1,8 +1,10 @@
 """Pseudonymisation: keep direct identifiers out of everything MIAS writes.
 
-A DICOM header names the patient, their ids, birth date, accession number and institution;
-a folder may be named after any of them. Records carry only pseudonyms derived here, and
-`scan_for` lets tests and later stages prove that no identifier leaked into an output.
+A DICOM header names the patient, their ids, birth date, accession number and institution,
+and its Study/Series/SOP Instance UIDs identify the examination just as well (DICOM PS3.15
+Annex E treats them alike); a file or folder may be named after any of them. Records carry
+only pseudonyms derived here, and `scan_for` lets tests and later stages prove that no
+identifier leaked into an output.
 """
 
 from __future__ import annotations
@@ -23,10 +25,39 @@ SALT = "mias-pseudonym-v1:"
 REDACTED = "[redacted]"
 MIN_IDENTIFIER_LENGTH = 2
 
+# What the readers apply, recorded in every manifest (codes of DICOM CID 7050).
+DEIDENTIFICATION: dict[str, Any] = {
+    "standard": "DICOM PS3.15 Annex E",
+    "profile": "Basic Application Level Confidentiality Profile",
+    "code": "DCM 113100",
+    "options": [
+        {"code": "DCM 113108", "name": "Retain Patient Characteristics Option",
+         "kept": ["PatientAge (or age at study from the dates)", "PatientSex"]},
+        {"code": "DCM 113107", "name": "Retain Longitudinal Temporal Information Modified "
+                                       "Dates Option", "kept": ["StudyDate (year only)"]},
+        {"code": "DCM 113105", "name": "Clean Descriptors Option",
+         "kept": ["SeriesDescription, dropped when it holds an identifier"]},
+    ],
+    "removed": ["names, ids, birth date, accession number, addresses, institution, "
+                "physicians, operators, station and device serial number",
+                "Study/Series/SOP Instance and Frame of Reference UIDs",
+                "file and folder names holding any of these"],
+    "pseudonyms": "case-/subj- ids: the first 10 hex digits of a salted SHA-256 of the case "
+                  "key or PatientID, the same on every run",
+}
+# A DICOM UID: dot-separated numeric components (PS3.5 9.1); a name shaped like one is
+# treated as a UID even when no header lists it (e.g. folders of a re-identified export).
+UID_PATTERN = re.compile(r"(?<![\d.])[0-2](?:\.\d+){3,}")
+_UNSAFE_KEY = re.compile(r"[/\\]")
+
 _NAME_KEYWORDS = ("PatientName", "ReferringPhysicianName", "OtherPatientNames",
-                  "PatientMotherBirthName")
+                  "PatientMotherBirthName", "PerformingPhysicianName", "OperatorsName",
+                  "RequestingPhysician", "NameOfPhysiciansReadingStudy")
 _TEXT_KEYWORDS = ("PatientID", "OtherPatientIDs", "AccessionNumber", "PatientAddress",
-                  "PatientTelephoneNumbers", "InstitutionName", "InstitutionAddress")
+                  "PatientTelephoneNumbers", "InstitutionName", "InstitutionAddress",
+                  "InstitutionalDepartmentName", "StationName", "DeviceSerialNumber")
+_UID_KEYWORDS = ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID",
+                 "FrameOfReferenceUID", "IrradiationEventUID", "ConcatenationUID")
 _DATE_KEYWORDS = ("PatientBirthDate",)
 
 
@@ -42,6 +73,8 @@ class PhiHit:
 def direct_identifiers(ds: Any) -> set[str]:
     """The strings from a DICOM header that must never appear in any output.
 
+    These are the Annex E basic profile's identifying values that MIAS could otherwise
+    echo (names, ids, dates of birth, addresses, institution, device, instance UIDs).
     Person names are split into their components (family, given, middle…), since an
     output could hold one without the others; dates are listed in the DICOM form and the
     ISO form. Strings shorter than two characters are dropped: they cannot be told apart
@@ -56,6 +89,9 @@ def direct_identifiers(ds: Any) -> set[str]:
         found.update(_values(ds, keyword))
     for item in getattr(ds, "OtherPatientIDsSequence", None) or ():
         found.update(_values(item, "PatientID"))
+    for keyword in _UID_KEYWORDS:
+        found.update(_values(ds, keyword))
+    found.update(_values(getattr(ds, "file_meta", None), "MediaStorageSOPInstanceUID"))
     for keyword in _DATE_KEYWORDS:
         for date in _values(ds, keyword):
             found.add(date)
@@ -78,6 +114,11 @@ def contains_identifier(text: str, identifiers: Iterable[str]) -> bool:
     return any(i.lower() in low for i in identifiers)
 
 
+def is_identifying(text: str, identifiers: Iterable[str]) -> bool:
+    """Whether `text` holds an identifier of `identifiers` or anything shaped like a UID."""
+    return contains_identifier(text, identifiers) or bool(UID_PATTERN.search(text))
+
+
 def pseudonym(prefix: str, key: str) -> str:
     """`<prefix>-<first 10 hex digits of the salted sha256 of key>`: stable, not reversible."""
     digest = hashlib.sha256((SALT + key).encode("utf-8")).hexdigest()
@@ -85,8 +126,11 @@ def pseudonym(prefix: str, key: str) -> str:
 
 
 def case_id(key: str, identifiers: Iterable[str]) -> str:
-    """The case key itself (readable), unless it holds an identifier: then `case-<hash>`."""
-    return pseudonym("case", key) if contains_identifier(key, identifiers) else key
+    """The case key itself (readable), unless it holds an identifier or a UID, or is a path
+    (a case deep in a folder tree): then `case-<hash>`, the same hash on every run."""
+    if _UNSAFE_KEY.search(key) or is_identifying(key, identifiers):
+        return pseudonym("case", key)
+    return key
 
 
 def subject_id(patient_key: str) -> str:

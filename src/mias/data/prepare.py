@@ -244,7 +244,7 @@ def _write_records(tmp: Path, source: DatasetSource, task: TaskSpec, plan: Prepr
         "schema_version": SCHEMA_VERSION, "mias_version": __version__,
         "source_format": source.format, "task": task.to_dict(),
         "preprocessing": plan.to_dict(), "cases": manifest_cases,
-        "warnings": list(source.warnings),
+        "warnings": list(source.warnings), **source.manifest_fields(),
     })
     report = analyse(records, kind=task.kind, label_names=task.label_names,
                      label_stats=label_stats, split=split.splits)

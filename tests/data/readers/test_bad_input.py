@@ -35,29 +35,48 @@ def _local_testdata(name: str) -> Path:
     return Path(found)
 
 
-@pytest.mark.parametrize(("name", "match"), [("MR_truncated.dcm", "truncated"),
-                                             ("no_meta.dcm", "not a DICOM file")])
-def test_broken_dicom_inside_a_series(tmp_path, write_series, name, match):
+def test_truncated_dicom_inside_a_series(tmp_path, write_series):
     write_series(tmp_path / "case01", VOLUME)
-    bad = tmp_path / "case01" / name
-    shutil.copy(_local_testdata(name), bad)
-    with raises(bad, match):
+    bad = tmp_path / "case01" / "00017"
+    shutil.copy(_local_testdata("MR_truncated.dcm"), bad)
+    with raises(bad, "truncated"):
         discover(tmp_path)
 
 
-def test_non_dicom_file_inside_a_case_folder(tmp_path, write_series):
-    write_series(tmp_path / "case01", VOLUME)
-    notes = tmp_path / "case01" / "notes.txt"
-    notes.write_text("scanner log")
-    with raises(notes, "not a DICOM file"):
+def test_slice_without_pixel_data_is_named(tmp_path, write_series):
+    paths = write_series(tmp_path / "case01", VOLUME)
+    ds = pydicom.dcmread(paths[2])
+    del ds.PixelData
+    ds.save_as(paths[2], enforce_file_format=True)
+    with raises(paths[2], "without pixel data"):
         discover(tmp_path)
 
 
-def test_mixed_modalities_inside_a_series(tmp_path, write_series):
-    write_series(tmp_path / "c" / "s", VOLUME[:2], uid="1.2.3.9", modality="MR")
-    write_series(tmp_path / "c" / "t", VOLUME[2:], uid="1.2.3.9", modality="CT",
-                 origin=(0, 0, 4))
-    with raises(tmp_path / "c" / "s", "mixed modalities"):
+def test_one_uid_holding_two_patients(tmp_path, write_series):
+    write_series(tmp_path / "c" / "a", VOLUME[:2], uid="1.2.3.9")
+    write_series(tmp_path / "c" / "b", VOLUME[2:], uid="1.2.3.9", origin=(0, 0, 4),
+                 patient={"PatientID": "other-patient"})
+    with raises(tmp_path / "c", "2 patients"):
+        discover(tmp_path)
+
+
+def test_two_patients_in_a_case_folder_of_a_multi_channel_dataset(tmp_path, write_series):
+    write_series(tmp_path / "c1" / "a", VOLUME, description="T1")
+    write_series(tmp_path / "c1" / "b", VOLUME, description="T2")
+    write_series(tmp_path / "c2" / "a", VOLUME, description="T1")
+    write_series(tmp_path / "c2" / "b", VOLUME[:, :4], description="T2", delta=(2.0, 1.0),
+                 patient={"PatientID": "other-patient"})
+    with raises(tmp_path / "c2", "2 patients") as info:
+        discover(tmp_path)
+    assert "grid" not in info.value.message
+
+
+def test_off_grid_channel_in_a_multi_channel_dataset(tmp_path, write_series):
+    write_series(tmp_path / "c1" / "a", VOLUME, description="T1")
+    write_series(tmp_path / "c1" / "b", VOLUME, description="T2")
+    write_series(tmp_path / "c2" / "a", VOLUME, description="T1")
+    write_series(tmp_path / "c2" / "b", VOLUME, description="T2", origin=(5, 0, 0))
+    with raises(tmp_path / "c2", "not on the grid"):
         discover(tmp_path)
 
 
@@ -73,14 +92,6 @@ def test_two_images_at_one_position(tmp_path, write_series):
     write_series(tmp_path / "c" / "s", VOLUME, uid="1.2.3.7")
     write_series(tmp_path / "c" / "s2", VOLUME, uid="1.2.3.7", seed=9)
     with raises(tmp_path / "c", "share one slice position"):
-        discover(tmp_path)
-
-
-def test_two_patients_in_one_case_folder(tmp_path, write_series):
-    write_series(tmp_path / "c" / "a", VOLUME)
-    write_series(tmp_path / "c" / "b", VOLUME, description="T2",
-                 patient={"PatientID": "other-patient"})
-    with raises(tmp_path / "c", "2 patients"):
         discover(tmp_path)
 
 

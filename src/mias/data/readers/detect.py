@@ -67,11 +67,12 @@ def detect_format(root: Path) -> str:
     if not any(p for p in root.iterdir() if not p.name.startswith(".")):
         raise InputError(root, "the dataset folder is empty",
                          "point to the folder holding the images (dataset.json, *.nii.gz "
-                         "files, or one DICOM folder per case)")
+                         "files, or DICOM files in any folder tree)")
     for name in available_readers():
         if create_reader(name).matches(root):
             return name
     raise InputError(root, "no readable images found (no dataset.json, no *.nii/*.nii.gz "
-                           "files, no case folders holding DICOM files)",
+                           "files, no DICOM Part 10 file anywhere below it)",
                      "use one of the layouts: MSD or nnU-Net v2 (dataset.json), NIfTI files "
-                     "with optional labels/, or DATA/<case>/ DICOM folders")
+                     "with optional labels/, or DICOM files in any folder tree (see the "
+                     "README's data-preparation section)")

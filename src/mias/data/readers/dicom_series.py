@@ -1,8 +1,9 @@
 """DICOM files → series: header reading (truncation caught early) and grouping by UID.
 
-A case folder may hold several series (channels), non-image objects (SR, presentation
-states) and stray files; this module decides which files form which image series and
-rejects files that cannot be read, naming them.
+A dataset tree may hold many series (cases or channels), non-image objects (SR,
+presentation states) and stray files; this module decides which files form which image
+series, the way dcm2niix does: by SeriesInstanceUID, split further where the orientation,
+image size or modality changes inside one UID. Files that cannot be read are named.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pydicom
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
@@ -25,14 +27,21 @@ UNDEFINED_LENGTH = 0xFFFFFFFF
 # truncated file is caught when the dataset is discovered, not hours into training.
 DEFER_SIZE = 1024
 RADIOGRAPHY = frozenset({"CR", "DX", "MG", "RG", "IO", "PX"})
+_ORIENTATION_ATOL = 1e-4
 
 
 @dataclass
 class Series:
-    """The files of one SeriesInstanceUID, in a stable (path) order."""
+    """The files of one SeriesInstanceUID, in a stable (path) order.
+
+    `part` numbers the pieces of a UID that was split (0: not split), `split_reason` says
+    what changed inside it.
+    """
 
     uid: str
     files: list[tuple[Path, Dataset]] = field(default_factory=list)
+    part: int = 0
+    split_reason: str | None = None
 
     @property
     def first(self) -> Dataset:
@@ -55,9 +64,9 @@ class Series:
     def folder(self) -> Path:
         return self.files[0][0].parent
 
-    def sort_key(self) -> tuple[str, int, str]:
-        """Channel order: SeriesDescription, then SeriesNumber (UID breaks ties)."""
-        return (self.description.lower(), self.number, self.uid)
+    def sort_key(self) -> tuple[str, int, str, int]:
+        """Channel order: SeriesDescription, then SeriesNumber (UID and part break ties)."""
+        return (self.description.lower(), self.number, self.uid, self.part)
 
 
 def read_dicom(path: Path, *, pixels: bool = False) -> Dataset:
@@ -99,29 +108,76 @@ def _check_element(path: Path, ds: Dataset, tag: int) -> None:
 
 
 def group_series(items: Iterable[tuple[Path, Dataset]]) -> tuple[list[Series], list[Path]]:
-    """Group image files by SeriesInstanceUID; also return non-image objects (SR, PR…)."""
-    by_uid: dict[str, Series] = {}
+    """Group image files into series; also return non-image objects (SR, PR…).
+
+    A file with an image header (Rows) but no pixel data is an error naming it, as is a
+    UID holding two patients' images; a UID whose orientation, size or modality changes
+    is split into parts, each a series of its own.
+    """
+    by_uid: dict[str, list[tuple[Path, Dataset]]] = {}
     skipped: list[Path] = []
     for path, ds in sorted(items, key=lambda item: str(item[0])):
-        if "Rows" not in ds or not any(tag in ds for tag in PIXEL_TAGS):
+        if not any(tag in ds for tag in PIXEL_TAGS):
+            if "Rows" in ds:
+                raise InputError(path, "an image header (Rows/Columns) without pixel data",
+                                 "export the file again, or remove it")
+            skipped.append(path)
+            continue
+        if "Rows" not in ds:
             skipped.append(path)
             continue
         uid = str(ds.get("SeriesInstanceUID", "") or "")
         if not uid:
             raise InputError(path, "image without SeriesInstanceUID",
                              "re-export the series with a complete header")
-        by_uid.setdefault(uid, Series(uid)).files.append((path, ds))
-    for series in by_uid.values():
-        _check_one_modality(series)
-    return sorted(by_uid.values(), key=Series.sort_key), skipped
+        by_uid.setdefault(uid, []).append((path, ds))
+    series = [part for uid, files in by_uid.items() for part in _split(uid, files)]
+    return sorted(series, key=Series.sort_key), skipped
 
 
-def _check_one_modality(series: Series) -> None:
-    seen: dict[str, Path] = {}
-    for path, ds in series.files:
-        seen.setdefault(str(ds.get("Modality", "") or "OT"), path)
-    if len(seen) > 1:
-        names = ", ".join(f"{m} ({p.name})" for m, p in sorted(seen.items()))
-        raise InputError(series.folder, f"mixed modalities inside one series: {names}",
-                         "keep one modality per series (re-export the series, or remove "
-                         "the stray files)")
+def _split(uid: str, files: list[tuple[Path, Dataset]]) -> list[Series]:
+    """One UID's files → one series per (modality, image size, orientation) found."""
+    whole = Series(uid, files)
+    patients = {str(ds.get("PatientID", "") or "") for _, ds in files}
+    if len(patients) > 1:
+        raise InputError(whole.folder, f"series {whole.number} holds images of "
+                                       f"{len(patients)} patients under one "
+                                       "SeriesInstanceUID", "export each patient's series "
+                                                            "again: their UIDs collide")
+    parts: list[tuple[tuple[str, int, int], np.ndarray | None, Series]] = []
+    for path, ds in files:
+        shape = (str(ds.get("Modality", "") or "OT"), int(ds.Rows), int(ds.get("Columns", 0)))
+        iop = _orientation(ds)
+        for key, ref, part in parts:
+            if key == shape and _same_orientation(ref, iop):
+                part.files.append((path, ds))
+                break
+        else:
+            parts.append((shape, iop, Series(uid, [(path, ds)])))
+    if len(parts) == 1:
+        return [whole]
+    keys = [key for key, _, _ in parts]
+    changed = [what for what, differs in (
+        ("modality", len({k[0] for k in keys}) > 1),
+        ("image size", len({k[1:] for k in keys}) > 1),
+        ("orientation", any(not _same_orientation(parts[0][1], ref) for _, ref, _ in parts)),
+    ) if differs]
+    reason = f"series {whole.number} split into {len(parts)}: its {' and '.join(changed)} " \
+             "changes inside one SeriesInstanceUID"
+    for index, (_, _, part) in enumerate(parts, start=1):
+        part.part, part.split_reason = index, reason
+    return [part for _, _, part in parts]
+
+
+def _orientation(ds: Dataset) -> np.ndarray | None:
+    try:
+        values = np.asarray([float(v) for v in ds.get("ImageOrientationPatient") or ()])
+    except (TypeError, ValueError):
+        return None
+    return values if values.shape == (6,) else None
+
+
+def _same_orientation(a: np.ndarray | None, b: np.ndarray | None) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    return bool(np.allclose(a, b, atol=_ORIENTATION_ATOL))

@@ -39,8 +39,8 @@ def discover(root: Path, *, task: str | None = None,
     kind, label_names, targets = _labels(root, scan, task,
                                          None if labels_csv is None else Path(labels_csv))
     participants = read_participants(root)
-    cases = tuple(_source_case(root, scan, c, kind, targets.get(c.key), participants.get(c.key))
-                  for c in scan.cases)
+    cases = tuple(_source_case(root, scan, c, kind, targets.get(c.key),
+                               _participant(participants, c)) for c in scan.cases)
     ids = Counter(c.record.case_id for c in cases)
     clash = [i for i, n in ids.items() if n > 1]
     if clash:
@@ -51,7 +51,13 @@ def discover(root: Path, *, task: str | None = None,
                  for note in c.notes]
     return DatasetSource(root=root, format=fmt, cases=cases, kind=kind,
                          label_names=label_names, channel_names=scan.channel_names,
-                         modality=_dataset_modality(root, scan), warnings=tuple(warnings))
+                         modality=_dataset_modality(root, scan), warnings=tuple(warnings),
+                         skipped_files=scan.skipped_files)
+
+
+def _participant(table: dict[str, Participant], case: ScannedCase) -> Participant | None:
+    """The participants.tsv row of a case, by its key or else one of its other names."""
+    return next((table[n] for n in (case.key, *case.aliases) if n in table), None)
 
 
 def _check_cases(root: Path, scan: Scan) -> None:
@@ -80,7 +86,8 @@ def _labels(root: Path, scan: Scan, task: str | None, labels_csv: Path | None,
             raise InputError(labels_csv, "a label table gives one label per case; "
                                          "segmentation needs masks",
                              "drop --labels, or choose a classification/regression task")
-        table = read_label_table(labels_csv, [c.key for c in scan.cases], task)
+        table = read_label_table(labels_csv, [c.key for c in scan.cases], task,
+                                 {c.key: c.aliases for c in scan.cases})
         return table.kind, table.label_names, table.values
     declared = scan.label_names is not None and any(c.label_path for c in scan.cases)
     present = any(c.label_path is not None and c.label_path.is_file() for c in scan.cases)
@@ -126,7 +133,7 @@ def _source_case(root: Path, scan: Scan, case: ScannedCase, kind: str,
     label_path = case.label_path if kind == "segmentation" else None
     label_file = None if label_path is None else Path(os.path.relpath(label_path, root)).as_posix()
     files = (*case.image_files, *([label_file] if label_file else []))
-    redact = case_id != case.key or any(phi.contains_identifier(f, case.identifiers)
+    redact = case_id != case.key or any(phi.is_identifying(f, case.identifiers)
                                         for f in files)
     if redact:
         label_file = phi.REDACTED if label_file else None

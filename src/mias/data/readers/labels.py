@@ -6,7 +6,7 @@ network on the wrong anatomy without any error, so the grids are compared up fro
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,20 +32,37 @@ class LabelTable:
     values: dict[str, int | float]
 
 
-def match_label_folder(folder: Path, keys: Sequence[str]) -> dict[str, Path]:
-    """Masks `folder/<case>.nii[.gz]` by case key; a mask without an image is an error."""
+Aliases = Mapping[str, Sequence[str]]
+
+
+def case_names(keys: Sequence[str], aliases: Aliases | None = None) -> dict[str, str]:
+    """Each name a case may go by → its key: the key, and every alias no other case shares."""
+    aliases = aliases or {}
+    owners: dict[str, set[str]] = {}
+    for key in keys:
+        for name in (key, *aliases.get(key, ())):
+            owners.setdefault(name, set()).add(key)
+    names = {name: next(iter(keys_)) for name, keys_ in owners.items() if len(keys_) == 1}
+    return names | {key: key for key in keys}
+
+
+def match_label_folder(folder: Path, keys: Sequence[str],
+                       aliases: Aliases | None = None) -> dict[str, Path]:
+    """Masks `folder/<name>.nii[.gz]` by case key, where a name is a case's key or one of
+    its `aliases`; a mask without an image is an error."""
     if not folder.is_dir():
         return {}
-    known = set(keys)
+    names = case_names(keys, aliases)
     found: dict[str, Path] = {}
     for path in sorted(p for p in folder.iterdir() if not p.name.startswith(".")):
         if not is_nifti(path):
             raise InputError(path, "not a NIfTI label mask",
                              f"keep only <case>.nii.gz masks in {folder.name}/")
-        key = nifti_stem(path)
-        if key not in known:
-            raise InputError(path, f"label mask for {key!r}, but there is no such case",
-                             "rename it to its image's case name, or remove it")
+        key = names.get(nifti_stem(path))
+        if key is None:
+            raise InputError(path, f"label mask for {nifti_stem(path)!r}, but there is no "
+                                   "such case", "rename it to its image's case name, or "
+                                                "remove it")
         if key in found:
             raise InputError(path, f"a second mask for case {key!r} ({found[key].name})",
                              "keep one mask per case")
@@ -110,11 +127,14 @@ def mask_label_names(masks: Sequence[Path], folder: Path) -> tuple[str, ...]:
     return ("background", *(f"label_{v}" for v in values[1:]))
 
 
-def read_label_table(csv: Path, keys: Sequence[str], task: str | None) -> LabelTable:
+def read_label_table(csv: Path, keys: Sequence[str], task: str | None,
+                     aliases: Aliases | None = None) -> LabelTable:
     """Parse `case,label`; every dataset case needs exactly one row and vice versa.
 
-    String labels are classes (sorted names, stored as indices); numbers are classes when
-    integral and few (`MAX_INFERRED_CLASSES`), else a regression target; `task` overrides.
+    A row names a case by its key or one of its `aliases` (a DICOM case: its file name
+    stem, series folder name or SeriesInstanceUID). String labels are classes (sorted
+    names, stored as indices); numbers are classes when integral and few
+    (`MAX_INFERRED_CLASSES`), else a regression target; `task` overrides.
     """
     frame = _read_csv(csv)
     cases = frame["case"].str.strip()
@@ -128,16 +148,39 @@ def read_label_table(csv: Path, keys: Sequence[str], task: str | None) -> LabelT
         if not case or not label:
             raise InputError(csv, f"row for case {case!r} has an empty case or label",
                              "fill in both columns on every row")
+    names = case_names(keys, aliases)
+    if not any(case in names for case in table):
+        raise InputError(csv, f"none of the table's {len(table)} case names matches a case "
+                              f"of the dataset (first row: {next(iter(table))!r})",
+                         f"name each case by {_expected(keys, aliases)}")
+    rows: dict[str, str] = {}
+    for case, label in table.items():
+        key = names.get(case)
+        if key in rows:
+            raise InputError(csv, f"two rows name the same case ({case!r} and another of "
+                                  "its names)", "keep one row per case")
+        if key is not None:
+            rows[key] = label
     for key in keys:
-        if key not in table:
+        if key not in rows:
             raise InputError(csv, f"case {key!r} of the dataset has no row",
                              f"add a row '{key},<label>' or remove the case from the dataset")
     for case in table:
-        if case not in set(keys):
-            raise InputError(csv, f"case {case!r} is listed but the dataset has no such case",
-                             "use the image file name without extension (or the DICOM case "
-                             "folder name), or remove the row")
-    return _parse_targets(csv, {k: table[k] for k in keys}, task)
+        if case not in names:
+            raise InputError(csv, f"case {case!r} is listed but the dataset has no such case "
+                                  "(or several cases share that name)",
+                             f"name each case by {_expected(keys, aliases)}, or remove the "
+                             "row")
+    return _parse_targets(csv, {k: rows[k] for k in keys}, task)
+
+
+def _expected(keys: Sequence[str], aliases: Aliases | None, shown: int = 3) -> str:
+    """The names the table may use, with the first cases' names as examples."""
+    examples = "; ".join(" or ".join(repr(n) for n in (key, *(aliases or {}).get(key, ())))
+                         for key in keys[:shown])
+    more = ", …" if len(keys) > shown else ""
+    return (f"the image file name without extension, the case or series folder name, or "
+            f"(DICOM) the SeriesInstanceUID — expected e.g. {examples}{more}")
 
 
 def _read_csv(csv: Path) -> pd.DataFrame:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mias.data.readers.dicom import ordered_series
+from mias.data.readers.dicom import image_series
 from mias.data.readers.dicom_geometry import series_geometry
 from mias.data.readers.dicom_pixels import read_volume
 from mias.data.readers.dicom_series import read_dicom
@@ -81,7 +81,7 @@ def _load_nifti(paths: Sequence[Path]) -> tuple[np.ndarray, Grid]:
 
 def _load_dicom(paths: Sequence[Path]) -> tuple[np.ndarray, Grid]:
     datasets = [read_dicom(p, pixels=True) for p in paths]
-    series, _ = ordered_series(paths, datasets, paths[0].parent)
+    series, _ = image_series(list(zip(paths, datasets, strict=True)))
     by_path = dict(zip(paths, datasets, strict=True))
     channels, grid = [], None
     for s in series:

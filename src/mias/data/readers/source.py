@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from mias.data.phi import DEIDENTIFICATION
 from mias.records import CaseRecord
 
 UNLABELED = "unlabeled"
@@ -46,7 +47,9 @@ class DatasetSource:
 
     `kind` is a `TaskSpec` kind, or `UNLABELED` when nothing labels the cases (no masks, no
     table, no task asked for: e.g. scans given to `mias predict`). `warnings` lists what was
-    odd but not fatal (e.g. dataset.json's numTraining disagreeing with its file list).
+    odd but not fatal (e.g. dataset.json's numTraining disagreeing with its file list);
+    `skipped_files` counts the files of the tree that were not images of the layout (e.g.
+    non-DICOM files among DICOM series); `deidentification` is the profile applied.
     """
 
     root: Path
@@ -57,6 +60,13 @@ class DatasetSource:
     channel_names: tuple[str, ...]
     modality: str
     warnings: tuple[str, ...] = ()
+    skipped_files: int = 0
+    deidentification: dict[str, Any] = field(default_factory=lambda: dict(DEIDENTIFICATION))
+
+    def manifest_fields(self) -> dict[str, Any]:
+        """What a manifest records about how the source was read."""
+        return {"skipped_files": self.skipped_files,
+                "deidentification": self.deidentification}
 
 
 @dataclass(frozen=True)
@@ -74,9 +84,11 @@ class ScannedCase:
     """A reader's draft of one case: header facts plus what pseudonymisation needs.
 
     `key` is the raw case key (file stem or folder name: may hold an identifier);
-    `identifiers` are the direct identifiers read from the case's headers; `patient_key`
-    is the raw DICOM PatientID. None of these three may reach a record unhashed, so `notes`
-    (what was skipped) never name the case: `discover` prefixes them with the case id.
+    `aliases` are the other names a label table or mask may give the case (a DICOM case:
+    its file name stem, series folder name, SeriesInstanceUID); `identifiers` are the
+    direct identifiers and UIDs read from the case's headers; `patient_key` is the raw
+    DICOM PatientID. None of these may reach a record unhashed, so `notes` (what was
+    skipped) never name the case: `discover` prefixes them with the case id.
     `grid` is the canonical voxel grid, used to check masks and channels against.
     """
 
@@ -96,6 +108,7 @@ class ScannedCase:
     patient_key: str | None = None
     identifiers: frozenset[str] = frozenset()
     notes: list[str] = field(default_factory=list)
+    aliases: tuple[str, ...] = ()
 
 
 @dataclass
@@ -104,6 +117,7 @@ class Scan:
 
     `label_names` is set when the layout declares labels (dataset.json); otherwise it is
     derived from the masks. `label_source` is the file to name in label errors.
+    `skipped_files` counts files of the tree that hold no image of the layout.
     """
 
     format: str
@@ -112,3 +126,4 @@ class Scan:
     label_names: tuple[str, ...] | None = None
     label_source: Path | None = None
     warnings: list[str] = field(default_factory=list)
+    skipped_files: int = 0
