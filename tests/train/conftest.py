@@ -55,3 +55,32 @@ def small_arch(hippo_data):
     rng = np.random.default_rng(0)
     draws = [hippo_data.space.sample(rng) for _ in range(30)]
     return min(draws, key=lambda a: network_flops(hippo_data.space, a))
+
+
+def write_search_result(run: Path, prep: Path, arch, *, train: dict | None = None,
+                        evaluate: dict | None = None, supernet_seed: int | None = None) -> Path:
+    """A hand-made `RUN/search/result.json` (and optionally `supernet.pt`), shaped as the
+    search writes them, so training and evaluation are tested without running a search."""
+    from mias.atomic import write_json
+    from mias.presets import load_preset
+    from mias.train.data import PreparedData
+
+    overrides = {"train": {"epochs": 2, "steps_per_epoch": 2, "batch": 2} | (train or {}),
+                 "evaluate": evaluate or {}}
+    preset = load_preset("demo", overrides=overrides)
+    (run / "search").mkdir(parents=True, exist_ok=True)
+    write_json(run / "search" / "result.json", {
+        "schema_version": 1, "arch": arch.to_dict(), "arch_id": arch.id,
+        "prep": str(Path(prep).resolve()), "target": "rpi3", "seed": 0,
+        "config": preset.model_dump(mode="json"),
+        "latency": {"value": 12.0, "unit": "ms", "source": "estimated", "device": "rpi3",
+                    "model": "roofline(rpi3)"},
+        "pareto": [], "pruning_log": [], "history": []})
+    if supernet_seed is not None:
+        from mias.space import Supernet
+
+        space = PreparedData.load(prep).space
+        net = Supernet(space, seed=supernet_seed)
+        torch.save({"state_dict": net.state_dict(), "space": space.to_dict(),
+                    "seed": supernet_seed}, run / "search" / "supernet.pt")
+    return run

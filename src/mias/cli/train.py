@@ -1,0 +1,35 @@
+"""`mias train RUN`: final training of the searched architecture → RUN/final/."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train the searched architecture (RUN/final)",
+                       description=__doc__)
+    p.add_argument("run", type=Path, help="run folder written by `mias search`")
+    p.add_argument("--init", choices=("scratch", "inherited"),
+                   help="initial weights (default: the preset's train.init)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue an interrupted training from its last epoch checkpoint")
+    p.add_argument("--device", choices=("cpu", "cuda", "auto"), default="cpu",
+                   help="where PyTorch computes (default cpu)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing RUN/final")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from mias.atomic import read_json
+    from mias.cli.progress import console, stage_progress
+    from mias.train.final import train_final
+
+    with stage_progress() as update:
+        out = train_final(args.run, init=args.init, resume=args.resume, device=args.device,
+                          overwrite=args.overwrite, progress=update)
+    m = read_json(out / "metrics.json")
+    console.print(f"trained [bold]{m['arch_id']}[/] ({m['init']}, {m['steps']} steps, "
+                  f"{m['seconds']:.0f} s): validation {m['metric']} {m['val_score']:.3f} → "
+                  f"{out / 'model.pt'}")
+    return 0
