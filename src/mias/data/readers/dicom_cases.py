@@ -63,7 +63,7 @@ def assemble_cases(container: Path, series: Sequence[Series],
         if unit is not None and reason is None and volumes:
             drafts.append(CaseDraft(volumes, geometries))
             continue
-        if reason is not None and len(volumes) > 1:
+        if unit is not None and reason is not None:
             reasons[unit] = reason
         drafts += [CaseDraft([s], [g]) for s, g in zip(volumes, geometries, strict=True)]
     _name(container, drafts)
