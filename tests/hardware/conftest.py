@@ -1,39 +1,63 @@
-"""Shared fixtures: tiny ONNX models built with onnx.helper, and a hand-made latency table."""
+"""Shared fixtures: tiny ONNX models, machine fingerprints, and a hand-made latency table."""
 
 from __future__ import annotations
 
 import numpy as np
-import onnx
 import pytest
-from onnx import TensorProto, helper, numpy_helper
 
-from mias.hardware import LatencyTable, Timing, create_device
+from mias.hardware import LatencyTable, MachineFingerprint, Timing, create_device, export
 from mias.hardware.lut import LutEntry
 from mias.hardware.timing import TimingPolicy
 from mias.records import TaskSpec
 from mias.space import BlockChoice, SearchSpace
 from mias.space.geometry import plan_stages
 
-FAST = TimingPolicy(warmup_runs=1, warmup_s=0.0, min_reps=5, max_reps=20, max_time_s=0.05,
-                    retries=0)
+FAST = TimingPolicy(rounds=2, pairs=2, warmup_runs=1, max_inner=4)
+PI3_CPUINFO = """processor\t: 0
+BogoMIPS\t: 38.40
+CPU implementer\t: 0x41
+CPU architecture: 8
+CPU part\t: 0xd03
+
+Hardware\t: BCM2835
+Model\t: Raspberry Pi 3 Model B Rev 1.2
+"""
 
 
-def timing(median_ms: float, reps: int = 10) -> Timing:
-    return Timing(median_ms=median_ms, q1_ms=median_ms * 0.9, q3_ms=median_ms * 1.1,
-                  iqr_ms=median_ms * 0.2, repetitions=reps, rel_ci=0.01, stable=True)
+def timing(ms: float, reps: int = 10) -> Timing:
+    """A timing of `ms` at a reference level of 1 ms (ratio = ms)."""
+    return Timing(ratio=ms, spread=0.01, round_ratios=(ms, ms), reference_ms=1.0, min_ms=ms,
+                  median_ms=ms, q1_ms=ms * 0.9, q3_ms=ms * 1.1, iqr_ms=ms * 0.2,
+                  repetitions=reps, rounds=2)
+
+
+def fingerprint(arch: str, cpu_model: str, cores: int = 4) -> MachineFingerprint:
+    return MachineFingerprint(arch=arch, cpu_model=cpu_model, cores=cores, os="Linux 6.1",
+                              python="3.11.7", runtimes={"onnxruntime": "1.32.0"},
+                              threads=cores)
+
+
+PI3 = fingerprint("aarch64", "Cortex-A53")
+WORKSTATION = fingerprint("x86_64", "AMD EPYC 7B13", cores=2)
 
 
 def write_conv(path, channels: int = 4, size: int = 8) -> None:
     """A 2D 3×3 convolution + ReLU on a [1, C, size, size] input."""
-    rng = np.random.default_rng(0)
-    w = numpy_helper.from_array(rng.standard_normal((channels, channels, 3, 3))
-                                .astype(np.float32), "w")
-    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, channels, size, size])
-    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, channels, size, size])
-    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]),
-             helper.make_node("Relu", ["c"], ["y"])]
-    graph = helper.make_graph(nodes, "conv", [x], [y], initializer=[w])
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    export.write_conv(path, channels, size, size)
+
+
+@pytest.fixture
+def pretend_pi3(tmp_path, monkeypatch):
+    """Make this process read a Raspberry Pi 3's /proc/cpuinfo and machine type."""
+    import platform
+
+    from mias.hardware import machine
+
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(PI3_CPUINFO)
+    monkeypatch.setattr(machine, "_CPUINFO", cpuinfo)
+    monkeypatch.setattr(platform, "machine", lambda: "aarch64")
+    return cpuinfo
 
 
 @pytest.fixture
@@ -45,13 +69,14 @@ def conv_onnx(tmp_path):
 
 @pytest.fixture
 def hand_table() -> LatencyTable:
-    """Three blocks of 1, 2 and 4 ms, and a 0.1 ms per-call overhead, on rpi3."""
+    """Three blocks of 1, 2 and 4 ms, and a 0.1 ms per-call overhead, timed on a Pi 3."""
     entries = {k: LutEntry(**timing(v).model_dump(), flops=1000, params=10)
                for k, v in {"a": 1.0, "b": 2.0, "c": 4.0}.items()}
-    return LatencyTable(device=create_device("rpi3"), runtime="onnxruntime 1.32.0 CPU",
-                        libraries={"numpy": np.__version__}, threads=4,
-                        timing_policy={"min_reps": 5}, created="2025-01-01T00:00:00+00:00",
-                        call_overhead=timing(0.1), entries=entries)
+    return LatencyTable(device=create_device("rpi3"), machine=PI3,
+                        runtime="onnxruntime 1.32.0 CPU", libraries={"numpy": np.__version__},
+                        threads=4, timing_policy={"rounds": 6}, reference_ms=1.0,
+                        created="2025-01-01T00:00:00+00:00", call_overhead=timing(0.1),
+                        entries=entries)
 
 
 @pytest.fixture

@@ -1,27 +1,54 @@
-"""The latency table: file round-trip, overhead-corrected sums, the linear correction."""
+"""The latency table: file round-trip, fingerprint check, sums, the fitted correction."""
 
 import json
 
 import pytest
 
 from mias.errors import InputError
-from mias.hardware import Correction, LatencyTable, lut_path
-from mias.hardware.lut import LUT_SCHEMA_VERSION, CalibrationPoint
+from mias.hardware import Correction, LatencyTable, create_device, lut_path
+from mias.hardware.lut import LUT_SCHEMA_VERSION, CalibrationPoint, boundary_melems
 
-from .conftest import timing
+from .conftest import WORKSTATION, timing
 
 
-def test_file_round_trip_keeps_versions_threads_dtype_and_entries(tmp_path, hand_table):
-    table = hand_table.with_correction(Correction.fit([
-        CalibrationPoint(arch_id="x", predicted_ms=3.0, measured=timing(3.3)),
-        CalibrationPoint(arch_id="y", predicted_ms=5.0, measured=timing(5.5))]))
+def point(name: str, lut_ms: float, measured_ms: float, boundary: float = 0.0):
+    return CalibrationPoint(arch_id=name, predicted_ms=lut_ms, boundary_melems=boundary,
+                            measured_ms=measured_ms, measured=timing(measured_ms))
+
+
+def test_file_round_trip_keeps_machine_versions_threads_dtype_and_entries(tmp_path, hand_table):
+    table = hand_table.with_correction(Correction.fit([point("x", 3.0, 3.3),
+                                                       point("y", 5.0, 5.5)]))
     path = table.save(tmp_path / "lut.json")
     raw = json.loads(path.read_text())
     assert raw["schema_version"] == LUT_SCHEMA_VERSION
     assert (raw["threads"], raw["dtype"], raw["batch"]) == (4, "float32", 1)
     assert raw["runtime"] == "onnxruntime 1.32.0 CPU" and raw["device"]["name"] == "rpi3"
+    assert (raw["machine"]["arch"], raw["machine"]["cpu_model"]) == ("aarch64", "Cortex-A53")
     assert raw["entries"]["b"]["iqr_ms"] == pytest.approx(0.4)
     assert LatencyTable.load(path) == table
+
+
+def test_a_table_whose_fingerprint_does_not_match_its_label_is_refused_on_load(tmp_path,
+                                                                               hand_table):
+    mislabelled = hand_table.model_copy(update={"machine": WORKSTATION})
+    path = mislabelled.save(tmp_path / "lut-rpi3.json")
+    with pytest.raises(InputError) as err:
+        LatencyTable.load(path)
+    message = err.value.message
+    assert "lut-rpi3.json" in message and "labelled 'rpi3'" in message
+    assert "AMD EPYC" in message and "--import DIR --target rpi3" in message
+    assert "--target host" in message
+    no_runs_on = hand_table.model_copy(update={"device": create_device("rpi3").model_copy(
+        update={"runs_on": None})})
+    with pytest.raises(InputError, match="no runs_on"):
+        LatencyTable.load(no_runs_on.save(tmp_path / "lut-board.json"))
+
+
+def test_ratios_become_ms_at_the_tables_reference_level(hand_table):
+    doubled = hand_table.model_copy(update={"reference_ms": 2.0})
+    assert doubled.latency_ms("b") == pytest.approx(4.0)
+    assert doubled.overhead_ms == pytest.approx(0.2)
 
 
 def test_sum_subtracts_the_per_call_overhead_of_each_separately_timed_block(hand_table):
@@ -32,35 +59,49 @@ def test_sum_subtracts_the_per_call_overhead_of_each_separately_timed_block(hand
 
 def test_a_missing_key_tells_to_re_profile(hand_table):
     with pytest.raises(InputError, match="mias profile"):
-        hand_table.median_ms("zzz")
+        hand_table.latency_ms("zzz")
 
 
-def test_correction_is_the_least_squares_line_applied_only_when_validated():
-    points = [CalibrationPoint(arch_id=str(x), predicted_ms=x, measured=timing(1.5 * x + 0.2))
-              for x in (1.0, 2.0, 4.0)]
-    fit = Correction.fit(points)
-    assert (fit.slope, fit.intercept_ms) == (pytest.approx(1.5), pytest.approx(0.2))
-    assert fit.applied and fit.loo_mape_line == pytest.approx(0.0, abs=1e-9)
-    assert fit.apply(10.0) == pytest.approx(15.2)
-    exact = Correction.fit([CalibrationPoint(arch_id=str(x), predicted_ms=x,
-                                             measured=timing(x)) for x in (1.0, 2.0, 4.0)])
-    assert not exact.applied and exact.apply(10.0) == 10.0  # the line cannot beat the sum
-    single = Correction.fit(points[:1])
-    assert (single.slope, single.intercept_ms) == (pytest.approx(1.7), 0.0)
-    assert not single.applied and single.loo_mape_line is None
+def test_correction_keeps_the_form_that_predicts_held_out_networks_best():
+    line = Correction.fit([point(str(x), x, 1.5 * x + 0.2) for x in (1.0, 2.0, 4.0, 7.0)])
+    assert line.form == "line" and line.applied
+    assert (line.slope, line.intercept_ms) == (pytest.approx(1.5), pytest.approx(0.2))
+    assert line.apply(10.0) == pytest.approx(15.2)
+    assert line.loo_mape["line"] == pytest.approx(0.0, abs=1e-9)
+    # Standalone blocks pay 0.5 ms per million boundary elements that a network does not.
+    pts = [point(str(i), x, 1.1 * x - 0.5 * b + 0.3, b)
+           for i, (x, b) in enumerate([(2.0, 1.0), (4.0, 0.5), (6.0, 3.0), (9.0, 2.0),
+                                       (12.0, 5.0)])]
+    full = Correction.fit(pts)
+    assert full.form == "line+boundaries"
+    assert full.boundary_ms_per_melem == pytest.approx(-0.5)
+    assert full.apply(10.0, 2.0) == pytest.approx(10.3)
+    exact = Correction.fit([point(str(x), x, x) for x in (1.0, 2.0, 4.0)])
+    assert exact.form == "sum" and not exact.applied and exact.apply(10.0, 3.0) == 10.0
+    few = Correction.fit([point("x", 3.0, 3.3), point("y", 5.0, 5.5)])
+    assert few.form == "sum" and set(few.loo_mape) == {"sum"}  # too few points to validate
+
+
+def test_boundary_elements_count_every_block_input_but_the_networks(tiny_space):
+    import numpy as np
+
+    configs = tiny_space.block_configs(tiny_space.sample(np.random.default_rng(0)))
+    # enc 4×8×8, enc 8×8×8, dec 8×4×4 + skip 8×8×8, head 4×8×8; the stem's input is not.
+    assert [c.role for c in configs] == ["stem", "enc", "enc", "dec", "head"]
+    assert boundary_melems(configs) == pytest.approx((256 + 512 + 128 + 512 + 256) / 1e6)
 
 
 def test_wrong_schema_and_corrupt_files_are_input_errors(tmp_path, hand_table):
     path = hand_table.save(tmp_path / "lut.json")
     raw = json.loads(path.read_text())
-    raw["schema_version"] = 99
+    raw["schema_version"] = 1
     path.write_text(json.dumps(raw))
     with pytest.raises(InputError, match="schema_version"):
         LatencyTable.load(path)
     raw["schema_version"] = LUT_SCHEMA_VERSION
-    del raw["threads"]
+    del raw["machine"]
     path.write_text(json.dumps(raw))
-    with pytest.raises(InputError, match="threads"):
+    with pytest.raises(InputError, match="machine"):
         LatencyTable.load(path)
 
 

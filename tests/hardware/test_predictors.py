@@ -12,10 +12,11 @@ from mias.hardware import (
     list_predictors,
     predict_memory,
 )
-from mias.hardware.lut import CalibrationPoint, LutEntry
+from mias.hardware.lut import CalibrationPoint, LutEntry, boundary_melems
+from mias.hardware.machine import Platform
 from mias.space import network_params, peak_activation_bytes
 
-from .conftest import timing
+from .conftest import WORKSTATION, timing
 
 ROLE_MS = {"stem": 0.5, "enc": 2.0, "dec": 3.0, "head": 0.25}
 
@@ -45,17 +46,22 @@ def test_lut_sum_covers_stem_encoder_decoder_head_minus_call_overheads(role_tabl
     assert fig.label == "predicted (LUT sum of measured blocks, rpi3)"
 
 
-def test_linear_correction_is_applied_and_named_only_when_validated(role_table, tiny_space):
+def test_correction_is_applied_and_named_only_when_chosen(role_table, tiny_space):
     arch = tiny_space.sample(np.random.default_rng(0))
-    point = CalibrationPoint(arch_id="x", predicted_ms=1.0, measured=timing(1.0))
-    line = Correction(slope=2.0, intercept_ms=-1.0, points=(point,), applied=True)
-    fig = create_predictor("lut", table=role_table.with_correction(line)).predict(tiny_space,
-                                                                                   arch)
-    assert fig.value == pytest.approx(2.0 * 7.35 - 1.0)
-    assert "linear correction on 1 measured networks" in fig.label
-    plain = create_predictor("lut", table=role_table.with_correction(line), corrected=False)
+    configs = tiny_space.block_configs(arch)
+    point = CalibrationPoint(arch_id="x", predicted_ms=1.0, measured_ms=1.0,
+                             measured=timing(1.0))
+    fit = Correction(form="line+boundaries", slope=2.0, boundary_ms_per_melem=-100.0,
+                     intercept_ms=-1.0, points=(point,))
+    lut = create_predictor("lut", table=role_table.with_correction(fit))
+    fig = lut.predict(tiny_space, arch)
+    assert fig.value == pytest.approx(2.0 * 7.35 - 100.0 * boundary_melems(configs) - 1.0)
+    assert "line+boundaries correction on 1 measured networks" in fig.label
+    # The search sums block_ms: it differs from predict only by the fixed part.
+    assert sum(lut.block_ms(c) for c in configs) + lut.fixed_ms == pytest.approx(fig.value)
+    plain = create_predictor("lut", table=role_table.with_correction(fit), corrected=False)
     assert plain.predict(tiny_space, arch).value == pytest.approx(7.35)
-    rejected = line.model_copy(update={"applied": False})
+    rejected = fit.model_copy(update={"form": "sum"})
     fig = create_predictor("lut", table=role_table.with_correction(rejected)).predict(
         tiny_space, arch)
     assert fig.value == pytest.approx(7.35) and "correction" not in fig.label
@@ -66,6 +72,18 @@ def test_default_predictor_prefers_a_table_of_the_same_device(role_table):
     assert type(default_predictor(create_device("rpi3"))).__name__ == "RooflinePredictor"
     with pytest.raises(InputError, match="measured on 'rpi3'"):
         default_predictor(create_device("rpi4"), role_table)
+
+
+def test_a_host_table_from_another_machine_is_refused(role_table):
+    other = create_device("host").model_copy(update={"runs_on": Platform(
+        arch=(WORKSTATION.arch,), cpu="Some Other CPU")})
+    foreign = role_table.model_copy(update={"device": other, "machine": WORKSTATION.model_copy(
+        update={"cpu_model": "Some Other CPU"})})
+    with pytest.raises(InputError, match="not on this host"):
+        default_predictor(create_device("host"), foreign)
+    with pytest.raises(InputError, match="labelled 'rpi3'"):
+        default_predictor(create_device("rpi3"), role_table.model_copy(
+            update={"machine": WORKSTATION}))
 
 
 def test_memory_is_activations_plus_weights_against_ram(tiny_space):

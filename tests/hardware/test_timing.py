@@ -1,4 +1,4 @@
-"""The ONNX Runtime harness: adaptive repetitions, robust statistics, seeded inputs."""
+"""The ONNX Runtime harness: timings as ratios to a reference timed beside them."""
 
 import numpy as np
 import pytest
@@ -6,61 +6,61 @@ import pytest
 from mias.errors import InputError
 from mias.hardware.timing import (
     TimingPolicy,
-    median_rel_ci,
     open_session,
     random_feeds,
+    reference_level,
     summarise,
     time_model,
     time_models,
 )
 
-from .conftest import write_conv
+from .conftest import FAST, write_conv
 
 
-def test_median_ci_uses_order_statistics():
-    samples = np.arange(1.0, 101.0)
-    # n = 100: ranks 50 ∓ 9.8 → x[40] = 41 and x[60] = 61; half-width 10 around 50.5.
-    assert median_rel_ci(samples) == pytest.approx(10 / 50.5)
-    assert median_rel_ci(np.full(20, 3.0)) == 0.0
+@pytest.fixture
+def models(tmp_path):
+    """A narrow (4-channel) and a wide (16-channel) 3×3 convolution on 32×32, and a
+    reference as large as the wide one."""
+    paths = {}
+    for name, channels in (("narrow", 4), ("wide", 16), ("ref", 16)):
+        paths[name] = tmp_path / f"{name}.onnx"
+        write_conv(paths[name], channels=channels, size=32)
+    return paths
 
 
-def test_summary_has_median_quartiles_and_repetitions():
-    t = summarise(np.array([1.0, 2.0, 3.0, 4.0, 5.0]), target_rel_ci=1.0,
-                  round_medians=(2.0, 4.0), other_load=0.1)
-    assert (t.median_ms, t.q1_ms, t.q3_ms, t.iqr_ms, t.repetitions) == (3.0, 2.0, 4.0, 2.0, 5)
-    assert (t.rounds, t.other_load) == (2, 0.1)
-    assert t.rel_ci == pytest.approx((5 - 1) / (2 * 3)) and t.stable  # n = 5: x(0)…x(4)
+def test_summary_is_the_median_round_ratio_with_its_spread_and_raw_quartiles():
+    t = summarise(np.array([1.0, 2.0, 3.0, 4.0, 5.0]), round_ratios=(0.5, 1.0, 1.5, 2.0),
+                  round_reference_ms=(2.0, 3.0, 4.0), other_load=0.1)
+    assert t.ratio == pytest.approx(1.25)
+    assert t.spread == pytest.approx((1.625 - 0.875) / 1.25)
+    assert (t.median_ms, t.q1_ms, t.q3_ms, t.iqr_ms, t.min_ms) == (3.0, 2.0, 4.0, 2.0, 1.0)
+    assert (t.repetitions, t.rounds, t.reference_ms, t.other_load) == (5, 4, 3.0, 0.1)
+    assert t.ms(2.0) == pytest.approx(2.5)
+    assert t.split_ratios() == (pytest.approx(1.0), pytest.approx(1.5))  # (0.5, 1.5), (1, 2)
 
 
-def test_time_model_respects_the_repetition_bounds(conv_onnx):
-    capped = time_model(conv_onnx, threads=1, policy=TimingPolicy(
-        warmup_runs=1, warmup_s=0, min_reps=7, max_reps=7, target_rel_ci=0, max_time_s=10,
-        rounds=1, retries=0))
-    assert capped.repetitions == 7 and not capped.stable
-    assert capped.q1_ms <= capped.median_ms <= capped.q3_ms
-    easy = time_model(conv_onnx, threads=1, policy=TimingPolicy(
-        warmup_runs=1, warmup_s=0, min_reps=5, max_reps=500, target_rel_ci=10.0, rounds=1))
-    assert easy.repetitions == 5 and easy.stable
-
-
-def test_rounds_interleave_models_and_pool_their_samples(conv_onnx, tmp_path):
-    other = tmp_path / "wide.onnx"
-    write_conv(other, channels=8)
+def test_every_model_is_timed_in_every_round_as_a_ratio_to_the_reference(models):
     calls = []
-    timings = time_models([conv_onnx, other], threads=1, progress=lambda d, t: calls.append(d),
-                          policy=TimingPolicy(warmup_runs=1, warmup_s=0, min_reps=6, max_reps=6,
-                                              target_rel_ci=0, rounds=3, retries=0))
-    assert calls == [1, 2, 3, 4, 5, 6]
-    assert [(t.repetitions, t.rounds, len(t.round_medians_ms)) for t in timings] == [
-        (6, 3, 3), (6, 3, 3)]
+    policy = TimingPolicy(rounds=3, pairs=2, warmup_runs=1, max_inner=8)
+    narrow, wide = time_models([models["narrow"], models["wide"]], models["ref"], threads=1,
+                               policy=policy, progress=lambda d, t: calls.append((d, t)))
+    assert calls == [(i, 6) for i in range(1, 7)]
+    for t in (narrow, wide):
+        assert t.rounds == len(t.round_ratios) == 3 and t.repetitions >= 2 * 3
+        assert t.min_ms <= t.q1_ms <= t.median_ms <= t.q3_ms
+        assert t.ratio == pytest.approx(float(np.median(t.round_ratios)))
+    assert 0.5 < wide.ratio < 2.0  # the same computation as the reference
+    assert narrow.ratio < wide.ratio  # 16× fewer FLOPs
+    assert narrow.repetitions > wide.repetitions  # a fast model runs several times per pair
+    assert reference_level([narrow, wide]) == pytest.approx(
+        np.median([narrow.reference_ms, wide.reference_ms]))
 
 
-def test_per_model_policies_must_agree_on_rounds(conv_onnx):
-    with pytest.raises(ValueError, match="same number of rounds"):
-        time_models([conv_onnx, conv_onnx], threads=1,
-                    policy=[TimingPolicy(rounds=2), TimingPolicy(rounds=3)])
-    with pytest.raises(ValueError, match="2 timing policies for 1 models"):
-        time_models([conv_onnx], threads=1, policy=[TimingPolicy(), TimingPolicy()])
+def test_policy_refuses_empty_rounds():
+    with pytest.raises(ValueError, match="rounds"):
+        TimingPolicy(rounds=0)
+    with pytest.raises(ValueError, match="pairs"):
+        TimingPolicy(pairs=0)
 
 
 def test_feeds_are_seeded_and_shaped_from_the_model(conv_onnx):
@@ -70,8 +70,8 @@ def test_feeds_are_seeded_and_shaped_from_the_model(conv_onnx):
     np.testing.assert_array_equal(a["x"], b["x"])
 
 
-def test_a_broken_model_file_is_an_input_error(tmp_path):
+def test_a_broken_model_file_is_an_input_error(tmp_path, conv_onnx):
     bad = tmp_path / "broken.onnx"
     bad.write_bytes(b"not onnx")
     with pytest.raises(InputError, match=r"broken\.onnx"):
-        time_model(bad, threads=1)
+        time_model(bad, conv_onnx, threads=1, policy=FAST)

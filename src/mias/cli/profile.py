@@ -2,58 +2,79 @@
 
 Three forms, one measurement code:
 
-    mias profile --device host --space PREP [--out LUT.json]       export + time, here
+    mias profile --target host --space PREP [--out LUT.json]       export + time, here
     mias profile --space PREP --export-blocks DIR                   export only (needs torch)
-    mias profile --import DIR --device rpi3 [--out LUT.json]        time only (numpy + onnxruntime)
+    mias profile --import DIR --target rpi3 [--out LUT.json]        time only, on the board
 
 The last form is what runs on a Raspberry Pi with the light install; it imports no torch.
+A device is timed only on a machine that is that device: `--target rpi3` on a workstation
+is refused (export the blocks and import them on the board, or time `--target host`).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import tempfile
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from mias.hardware import DeviceProfile, LatencyTable, TimingPolicy
     from mias.space import SearchSpace
+
+DEPRECATED_DEVICE = ("note: `mias profile --device` is deprecated; use --target (across mias, "
+                     "--target names the hardware a network is for, --device where PyTorch "
+                     "computes)")
+
+
+class ProfileSettings(BaseModel):
+    """The numeric settings, checked before anything is exported or timed."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    threads: int | None = Field(default=None, ge=1)
+    calibrate: int = Field(ge=0, le=1000)
+    rounds: int = Field(ge=1, le=1000)
+    pairs: int = Field(ge=1, le=1000)
+    seed: int = Field(ge=0)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("profile", help="measure a device's latency table for a search space",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--device", help="device name (host, rpi3, rpi4) or a device YAML file")
+    p.add_argument("--target", help="the hardware to time: host, or a board (rpi3, rpi4) or "
+                   "device YAML when run on that board")
+    p.add_argument("--device", dest="device_alias", help="deprecated alias of --target")
     p.add_argument("--space", type=Path,
                    help="PREP folder (its search_space.json) or a search_space.json file")
     p.add_argument("--out", type=Path, help="latency table to write "
-                   "(default: lut-DEVICE.json beside the space or in the bundle)")
+                   "(default: lut-TARGET.json beside the space or in the bundle)")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--export-blocks", type=Path, metavar="DIR",
                       help="only export every block as ONNX + blocks.json into DIR")
     mode.add_argument("--import", dest="import_dir", type=Path, metavar="DIR",
                       help="time a bundle made by --export-blocks (no torch needed)")
-    p.add_argument("--threads", type=int, help="ONNX Runtime intra-op threads "
-                   "(default: the device's cores)")
-    p.add_argument("--calibrate", type=int, default=5, metavar="N",
-                   help="whole networks measured to fit the linear correction, applied only "
-                   "if it beats the plain sum out of sample (needs >= 3; 0: none)")
-    p.add_argument("--max-seconds", type=float, default=1.0,
-                   help="timing budget per block (all rounds) once its minimum repetitions "
-                   "are done")
-    p.add_argument("--target-ci", type=float, default=0.02,
-                   help="stop timing a block when the median's 95%% CI is within this "
-                   "fraction of it")
-    p.add_argument("--rounds", type=int, default=5,
-                   help="interleaved passes over all blocks, pooled, so slow drift of the "
-                   "machine does not bias the blocks timed during it")
-    p.add_argument("--retries", type=int, default=2,
-                   help="re-time a block measured while other processes loaded the CPU, up "
-                   "to this many times (the quietest timing is kept)")
+    p.add_argument("--threads", type=int, help="ONNX Runtime intra-op threads (default: the "
+                   "device's cores, at most this machine's)")
+    p.add_argument("--calibrate", type=int, default=8, metavar="N",
+                   help="whole networks timed with the blocks to fit the correction, used "
+                   "only where it beats the plain sum out of sample (0: none; default: 8)")
+    p.add_argument("--rounds", type=int, default=6,
+                   help="randomised rounds over all blocks; a block's latency is the median "
+                   "of its rounds (default: 6)")
+    p.add_argument("--pairs", type=int, default=3,
+                   help="reference/block alternations per block and round (default: 3)")
     p.add_argument("--measure-peaks", action="store_true",
                    help="calibrate this machine's peak FLOP/s and bandwidth into the profile "
                    "(run it on the device itself)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the calibration networks, inputs and round order (default: 0)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
     p.set_defaults(func=run)
 
@@ -61,25 +82,46 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from mias.errors import InputError
 
-    if args.threads is not None and args.threads < 1:
-        raise InputError(None, f"--threads must be at least 1, got {args.threads}",
-                         "pass e.g. --threads 4, or leave it out to use the device's cores")
-    if args.calibrate < 0:
-        raise InputError(None, f"--calibrate must be >= 0, got {args.calibrate}",
-                         "pass e.g. --calibrate 5")
+    settings = _settings(args)
+    target = _target(args)
     if args.export_blocks is not None:
-        return _export(args)
-    if args.device is None:
-        raise InputError(None, "--device is required to measure",
-                         "pass --device host for this machine, or the board you run on "
-                         "(e.g. --device rpi3)")
+        return _export(args, settings)
+    if target is None:
+        raise InputError(None, "--target is required to measure",
+                         "pass --target host for this machine, or the board you run on "
+                         "(e.g. --target rpi3 with --import DIR on the board)")
     if args.import_dir is None and args.space is None:
         raise InputError(None, "nothing to profile",
                          "pass --space PREP (or a search_space.json), or --import DIR")
-    return _measure(args)
+    return _measure(args, settings, target)
 
 
-def _export(args: argparse.Namespace) -> int:
+def _settings(args: argparse.Namespace) -> ProfileSettings:
+    from mias.errors import InputError
+
+    try:
+        return ProfileSettings.model_validate(vars(args))
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        flag = "--" + str(first["loc"][0]).replace("_", "-")
+        raise InputError(None, f"{flag} {first['input']!r}: {first['msg']}",
+                         f"see `mias profile --help` for {flag}") from None
+
+
+def _target(args: argparse.Namespace) -> str | None:
+    from mias.cli.progress import console
+    from mias.errors import InputError
+
+    if args.device_alias is None:
+        return args.target
+    console.print(DEPRECATED_DEVICE)
+    if args.target is not None and args.target != args.device_alias:
+        raise InputError(None, f"--target {args.target} and --device {args.device_alias} "
+                         "disagree", "pass only --target")
+    return args.device_alias
+
+
+def _export(args: argparse.Namespace, settings: ProfileSettings) -> int:
     from mias.cli.progress import console, stage_progress
     from mias.errors import InputError
     from mias.hardware.export import export_bundle
@@ -88,69 +130,93 @@ def _export(args: argparse.Namespace) -> int:
         raise InputError(None, "--export-blocks needs the search space",
                          "pass --space PREP (or a search_space.json)")
     space = _load_space(args.space)
+    check_writable(args.export_blocks, "--export-blocks")
     with stage_progress() as update:
-        bundle = export_bundle(space, args.export_blocks, calibration=args.calibrate,
-                               seed=args.seed, overwrite=args.overwrite, progress=update)
+        bundle = export_bundle(space, args.export_blocks, calibration=settings.calibrate,
+                               seed=settings.seed, overwrite=args.overwrite, progress=update)
     console.print(f"exported {len(bundle.blocks)} blocks and {len(bundle.networks)} "
                   f"calibration networks to [bold]{args.export_blocks}[/]; on the device run "
-                  f"`mias profile --import {args.export_blocks.name} --device NAME`")
+                  f"`mias profile --import {args.export_blocks.name} --target NAME`")
     return 0
 
 
-def _measure(args: argparse.Namespace) -> int:
+def _measure(args: argparse.Namespace, settings: ProfileSettings, target: str) -> int:
     from mias.cli.progress import console, stage_progress
     from mias.errors import InputError
-    from mias.hardware import (
-        TimingPolicy,
-        lut_path,
-        measure_peaks,
-        profile_bundle,
-        resolve_device,
-    )
+    from mias.hardware import TimingPolicy, lut_path, measure_peaks, resolve_device
+    from mias.hardware.machine import require_this_machine, resolve_threads
 
-    device = resolve_device(args.device)
-    if args.measure_peaks:
-        device = measure_peaks(device)
+    device = resolve_device(target)
+    require_this_machine(device.name, device.runs_on)
+    resolve_threads(settings.threads, device.threads)
+    space = None if args.import_dir is not None else _load_space(args.space)
     base = args.import_dir if args.import_dir is not None else _space_dir(args.space)
     out = args.out or lut_path(base, device.name)
-    if out.exists() and not args.overwrite:
+    if out.exists() and not args.overwrite and not out.is_dir():
         raise InputError(out, "the latency table exists",
                          "choose another --out, or pass --overwrite to replace it")
-    policy = TimingPolicy(max_time_s=args.max_seconds, target_rel_ci=args.target_ci,
-                          rounds=max(1, args.rounds), retries=max(0, args.retries))
+    check_writable(out, "--out")
+    if args.measure_peaks:
+        device = measure_peaks(device)
+    policy = TimingPolicy(rounds=settings.rounds, pairs=settings.pairs)
     start = time.perf_counter()
     with stage_progress() as update:
-        if args.import_dir is not None:
-            table = profile_bundle(args.import_dir, device, threads=args.threads, policy=policy,
-                                   seed=args.seed, progress=update)
-        else:
-            from mias.hardware.profiler import profile_space
-
-            table = profile_space(_load_space(args.space), device, threads=args.threads,
-                                  policy=policy, calibration=args.calibrate, seed=args.seed,
-                                  progress=update)
+        table = _time(args, settings, device, policy, space, update)
     table.save(out)
-    entries = table.entries.values()
-    unstable = sum(not e.stable for e in entries)
-    contended = sum((e.other_load or 0.0) > policy.max_other_load for e in entries)
-    console.print(f"measured {len(table)} blocks on [bold]{device.name}[/] ({table.runtime}, "
-                  f"{table.threads} threads) in {time.perf_counter() - start:.0f} s; "
-                  f"{unstable} did not reach the CI target; per-call overhead "
-                  f"{table.call_overhead.median_ms * 1000:.0f} µs")
-    if contended:
-        console.print(f"[yellow]warning[/]: {contended} blocks were timed while other "
-                      "processes used the CPU; re-run on an idle machine for a clean table")
-    fix = table.correction
-    if fix is not None:
-        if fix.loo_mape_line is None:
-            verdict = "not applied: validating it needs at least 3 networks"
-        else:
-            verdict = (f"{'applied' if fix.applied else 'not applied'}: leave-one-out MAPE "
-                       f"{fix.loo_mape_line:.1%} with it, {fix.loo_mape_plain:.1%} without")
-        console.print(f"linear correction on {len(fix.points)} networks, measured ≈ "
-                      f"{fix.slope:.3f} × LUT sum {fix.intercept_ms:+.3f} ms: {verdict}")
+    _summary(table, time.perf_counter() - start)
     console.print(f"wrote [bold]{out}[/]")
     return 0
+
+
+def _time(args: argparse.Namespace, settings: ProfileSettings, device: DeviceProfile,
+          policy: TimingPolicy, space: SearchSpace | None,
+          update: Callable[[str, int, int], None]) -> LatencyTable:
+    from mias.hardware import profile_bundle
+
+    if space is None:
+        return profile_bundle(args.import_dir, device, threads=settings.threads,
+                              policy=policy, seed=settings.seed, progress=update)
+    from mias.hardware.profiler import profile_space
+
+    return profile_space(space, device, threads=settings.threads, policy=policy,
+                         calibration=settings.calibrate, seed=settings.seed, progress=update)
+
+
+def _summary(table: LatencyTable, seconds: float) -> None:
+    from mias.cli.progress import console
+
+    spreads = sorted(e.spread for e in table.entries.values())
+    console.print(f"measured {len(table)} blocks on [bold]{table.device.name}[/] "
+                  f"({table.machine.describe()}; {table.runtime}, {table.threads} threads) "
+                  f"in {seconds:.0f} s; median spread between rounds "
+                  f"{spreads[len(spreads) // 2]:.1%}; per-call overhead "
+                  f"{table.overhead_ms * 1000:.0f} µs")
+    fix = table.correction
+    if fix is not None:
+        tried = ", ".join(f"{form} {mape:.1%}" for form, mape in fix.loo_mape.items())
+        console.print(f"correction from {len(fix.points)} networks: {fix.describe()} "
+                      f"(leave-one-out MAPE: {tried})")
+
+
+def check_writable(path: Path, flag: str) -> None:
+    """Refuse an output that cannot be written, before the long work starts; creates nothing."""
+    from mias.errors import InputError
+
+    if path.is_dir() and flag == "--out":
+        raise InputError(path, "--out is a directory", "give the path of a .json file")
+    parent = path.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise InputError(path, f"{parent} is a file, so {flag} cannot be created under it",
+                         f"choose another {flag}")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".mias-write-check-", dir=parent)
+    except OSError as exc:
+        raise InputError(path, f"cannot write under {parent} ({exc.strerror})",
+                         f"choose a writable {flag}") from None
+    os.close(fd)
+    os.unlink(probe)
 
 
 def _space_dir(space: Path) -> Path:

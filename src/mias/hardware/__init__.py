@@ -18,6 +18,7 @@ from mias.hardware.energy import predict_energy
 from mias.hardware.figures import Figure
 from mias.hardware.host import host_device, measure_peaks
 from mias.hardware.lut import Correction, LatencyTable, LutEntry, lut_path
+from mias.hardware.machine import MachineFingerprint, Platform, this_machine
 from mias.hardware.memory import MemoryEstimate, predict_memory
 from mias.hardware.predictors import (
     LatencyPredictor,
@@ -36,7 +37,9 @@ __all__ = [
     "LatencyPredictor",
     "LatencyTable",
     "LutEntry",
+    "MachineFingerprint",
     "MemoryEstimate",
+    "Platform",
     "Spec",
     "Timing",
     "TimingPolicy",
@@ -57,5 +60,6 @@ __all__ = [
     "register_device",
     "register_predictor",
     "resolve_device",
+    "this_machine",
     "time_model",
 ]

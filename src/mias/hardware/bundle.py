@@ -3,7 +3,8 @@
 It is the hand-over between the machine that has torch (which exports) and the board that
 has only numpy + onnxruntime (which times): `mias profile --export-blocks DIR` writes it,
 `mias profile --import DIR` reads it. Calibration networks travel with their block keys,
-so the board can fit the table's linear correction without knowing the search space.
+so the board can fit the table's correction without knowing the search space; the
+reference kernel travels too, since the board has no `onnx` package to build it.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from mias.atomic import read_json, write_json
 from mias.errors import InputError
 from mias.validation import validate_file
 
-BUNDLE_SCHEMA_VERSION = 1
+BUNDLE_SCHEMA_VERSION = 2
 INDEX_NAME = "blocks.json"
 
 
@@ -52,6 +53,7 @@ class BlockBundle(BaseModel):
     opset: int
     libraries: dict[str, str]
     probe: str
+    reference: str
     blocks: tuple[BundleBlock, ...]
     networks: tuple[BundleNetwork, ...] = ()
 
@@ -71,7 +73,7 @@ class BlockBundle(BaseModel):
                              "--export-blocks DIR` on a machine with torch, then copy DIR")
         bundle = validate_file(cls, read_json(index), index, "block bundle",
                                "re-export the bundle with `mias profile --export-blocks`")
-        files = [bundle.probe, *(b.file for b in bundle.blocks),
+        files = [bundle.probe, bundle.reference, *(b.file for b in bundle.blocks),
                  *(n.file for n in bundle.networks)]
         missing = [f for f in files if not (directory / f).is_file()]
         if missing:

@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, field_validator
 
 from mias.errors import InputError
+from mias.hardware.machine import Platform
 from mias.registry import Registry
 from mias.validation import validate_file
 
@@ -39,7 +40,11 @@ class Spec(BaseModel):
 
 
 class DeviceProfile(BaseModel):
-    """A target device. Units are in the field names; each figure is a sourced `Spec`."""
+    """A target device. Units are in the field names; each figure is a sourced `Spec`.
+
+    `runs_on` says which machines are this device (CPU architecture and model): only a
+    table timed on one of them may carry this device's name.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -54,6 +59,7 @@ class DeviceProfile(BaseModel):
     ram_mib: Spec
     idle_power_w: Spec
     load_power_w: Spec
+    runs_on: Platform | None = None
     notes: str = ""
 
     @field_validator("name")

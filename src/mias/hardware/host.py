@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from mias.hardware.devices import DeviceProfile, Spec, register_device
+from mias.hardware.machine import available_cores, cpu_model, this_platform
 
 _CPUINFO = Path("/proc/cpuinfo")
 _MAX_FREQ = Path("/sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq")
@@ -24,21 +25,21 @@ _MAX_FREQ = Path("/sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq")
 @register_device("host")
 def host_device() -> DeviceProfile:
     """This machine as a device profile; unknown figures stay unknown (value None)."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     ram_mib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**20
-    uncalibrated = "not calibrated: run `mias profile --device host --measure-peaks`"
+    uncalibrated = "not calibrated: run `mias profile --target host --measure-peaks`"
     return DeviceProfile(
         name="host",
         description=f"this machine ({platform.system()} {platform.machine()})",
-        cpu=_cpu_name(),
-        cores=Spec(value=cores, source="CPUs available to this process (sched_getaffinity)",
-                   confirmed=True),
+        cpu=cpu_model(),
+        cores=Spec(value=available_cores(), confirmed=True,
+                   source="CPUs available to this process (sched_getaffinity)"),
         clock_ghz=_clock(),
         flops_per_cycle=Spec.unknown(uncalibrated),
         memory_bandwidth_gbs=Spec.unknown(uncalibrated),
         ram_mib=Spec(value=round(ram_mib), source="physical memory (sysconf)", confirmed=True),
         idle_power_w=Spec.unknown("no power meter is read on the host"),
         load_power_w=Spec.unknown("no power meter is read on the host"),
+        runs_on=this_platform(),
     )
 
 
@@ -62,15 +63,6 @@ def measure_peaks(profile: DeviceProfile, *, seconds: float = 1.0) -> DeviceProf
         source="numpy array copy micro-benchmark (read + write bytes / time, best of runs)",
     ).model_dump()
     return DeviceProfile.model_validate(data)
-
-
-def _cpu_name() -> str:
-    text = _read(_CPUINFO)
-    for field in ("model name", "Model", "Hardware"):
-        for line in text.splitlines():
-            if line.split(":")[0].strip() == field:
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
 
 
 def _clock() -> Spec:

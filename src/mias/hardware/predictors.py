@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from mias.errors import InputError
 from mias.hardware.devices import DeviceProfile
 from mias.hardware.figures import Figure
-from mias.hardware.lut import LatencyTable
+from mias.hardware.lut import Correction, LatencyTable, block_input_elems
 from mias.hardware.roofline import block_bytes, roofline_ms
 from mias.registry import Registry
 from mias.space import block_flops
@@ -56,24 +56,38 @@ def create_predictor(name: str, **cfg: Any) -> LatencyPredictor:
 
 @register_predictor("lut")
 class LutPredictor(LatencyPredictor):
-    """Σ measured block latencies − per-call overheads, then the table's linear correction
-    where it was validated (`Correction.applied`). `corrected=False` gives the plain sum.
+    """Σ measured block latencies − per-call overheads, then the table's correction (the
+    form that predicted held-out calibration networks best). `corrected=False` gives the
+    plain sum.
+
+    `block_ms` carries the correction's per-block terms (slope, boundary re-orders), so
+    the sum of `block_ms` over an architecture differs from `predict` only by the
+    network's fixed cost, `fixed_ms`.
     """
 
     def __init__(self, table: LatencyTable, *, corrected: bool = True) -> None:
         self.table = table
         self.device = table.device
-        self.correction = table.correction if corrected else None
+        fit = table.correction if corrected else None
+        self.correction = fit if fit is not None and fit.applied else Correction(points=())
 
     def block_ms(self, config: BlockConfig) -> float:
-        return self.table.median_ms(config.key) - self.table.call_overhead.median_ms
+        fit = self.correction
+        own = self.table.latency_ms(config.key) - self.table.overhead_ms
+        boundary = 0.0 if config.role == "stem" else block_input_elems(config) / 1e6
+        return fit.slope * own + fit.boundary_ms_per_melem * boundary
+
+    @property
+    def fixed_ms(self) -> float:
+        """The part of a network's latency that no block owns: one call, fixed costs."""
+        return self.correction.slope * self.table.overhead_ms + self.correction.intercept_ms
 
     def predict(self, space: SearchSpace, arch: Architecture) -> Figure:
-        total = self.table.sum_ms([c.key for c in space.block_configs(arch)])
+        total = sum(self.block_ms(c) for c in space.block_configs(arch)) + self.fixed_ms
         basis = "LUT sum of measured blocks"
-        if self.correction is not None and self.correction.applied:
-            total = self.correction.apply(total)
-            basis += f", linear correction on {len(self.correction.points)} measured networks"
+        if self.correction.applied:
+            basis += (f", {self.correction.form} correction on "
+                      f"{len(self.correction.points)} measured networks")
         return Figure(value=total, unit="ms", source="predicted", device=self.device.name,
                       runtime=self.table.runtime, threads=self.table.threads,
                       model=f"lut-sum({self.device.name})", basis=basis)
@@ -107,10 +121,21 @@ class RooflinePredictor(LatencyPredictor):
 
 def default_predictor(device: DeviceProfile, table: LatencyTable | None = None
                       ) -> LatencyPredictor:
-    """A measured table when there is one for this device, else the roofline estimate."""
+    """A measured table when there is one for this device, else the roofline estimate.
+
+    The table must name `device` and have been timed on a machine that is `device` (for
+    `host`: this machine), else it is refused: it would pass one machine off as another.
+    """
     if table is not None:
         if table.device.name != device.name:
             raise InputError(None, f"the latency table was measured on {table.device.name!r}, "
-                             f"not {device.name!r}", f"profile {device.name} with `mias profile`")
+                             f"not {device.name!r}",
+                             f"profile {device.name} with `mias profile --target {device.name}`")
+        table.check_machine()
+        if device.runs_on is not None and not table.machine.matches(device.runs_on):
+            raise InputError(None, f"the {device.name} latency table was timed on "
+                             f"{table.machine.describe()}, not on this {device.name} "
+                             f"({device.runs_on.describe()})",
+                             f"re-profile here with `mias profile --target {device.name}`")
         return create_predictor("lut", table=table)
     return create_predictor("roofline", device=device)

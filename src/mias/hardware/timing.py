@@ -1,4 +1,4 @@
-"""Time ONNX models with ONNX Runtime on the CPU, until their median latency is stable.
+"""Time ONNX models with ONNX Runtime on the CPU, each beside a fixed reference kernel.
 
 This is the one measurement harness: blocks, the per-call probe and whole networks are all
 timed by `time_models`, so their figures are comparable. It needs only numpy and
@@ -6,14 +6,22 @@ onnxruntime (the light install on a board). Inputs are bound once through an `IO
 and outputs stay in ONNX Runtime's arena, so a block is not charged for copying its output
 into numpy, which a network never does between its blocks.
 
-Two guards against the machine rather than the model being measured:
+A shared machine drifts between fast and slow phases (frequency, other virtual machines,
+other users) by 10–20% over seconds to minutes, and one model timed during a slow phase is
+simply slower. So nothing is timed alone:
 
-- *Drift* (frequency, other virtual machines, temperature) moves latencies by 10–20% over
-  seconds to minutes. Models are timed in `rounds` interleaved passes and their samples
-  pooled, so drift is shared by all models instead of biasing whichever ran during it.
-- *Contention*: each timing records how many cores other processes (and the hypervisor)
-  used meanwhile (`other_load`, from /proc/stat); a contended pass is redone, up to
-  `retries` times after waiting for a quiet moment, keeping the quietest.
+- models are timed in short *rounds*, each visiting every model once in a seeded random
+  order, so no model always falls in the same phase;
+- within a round a model alternates with the *reference* (a fixed convolution) in `pairs`,
+  and its round figure is the *ratio* of its fastest run to the reference's fastest run
+  beside it: a phase slows both and cancels in the ratio;
+- a model's latency is the median of its round ratios (the minimum within a round is the
+  standard estimator of "how fast can this run" under interference), and its spread is
+  the interquartile range of those ratios;
+- milliseconds are the ratio times the reference's level over the whole run.
+
+Each timing also records how many cores other processes used meanwhile (`other_load`,
+from /proc/stat), so a table says how contended the machine was.
 """
 
 from __future__ import annotations
@@ -23,7 +31,7 @@ import math
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -34,49 +42,58 @@ from mias.errors import InputError
 
 _NUMPY_TYPES = {"tensor(float)": np.float32, "tensor(double)": np.float64,
                 "tensor(int64)": np.int64, "tensor(int32)": np.int32}
-_Z95 = 1.96
 
 Model = str | Path | bytes
 
 
 @dataclass(frozen=True)
 class TimingPolicy:
-    """When to stop timing: the median's 95% CI half-width within `target_rel_ci` of it.
+    """How long to time: `rounds` × `pairs` alternations of reference and model.
 
-    Repetitions adapt to the model: a sub-millisecond block gets many (its relative noise
-    is large), a slow one stops once `max_time_s` is spent. `min_reps` and `max_time_s` are
-    totals, split evenly over the `rounds`. A pass during which other processes used more
-    than `max_other_load` cores is redone, at most `retries` times, each after waiting up
-    to `settle_s` for a quiet moment.
+    A model faster than the reference runs up to `max_inner` times per pair, so each pair
+    spends about as long on it as on the reference and sub-millisecond blocks still get
+    enough runs for a stable minimum.
     """
 
-    warmup_runs: int = 3
-    warmup_s: float = 0.05
-    min_reps: int = 15
-    max_reps: int = 2000
-    target_rel_ci: float = 0.02
-    max_time_s: float = 1.0
-    rounds: int = 5
-    max_other_load: float = 0.2
-    retries: int = 2
-    settle_s: float = 1.0
+    rounds: int = 6
+    pairs: int = 3
+    warmup_runs: int = 1
+    max_inner: int = 32
+
+    def __post_init__(self) -> None:
+        for name in ("rounds", "pairs", "max_inner"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1")
+        if self.warmup_runs < 0:
+            raise ValueError("warmup_runs must be >= 0")
 
 
 class Timing(BaseModel):
-    """Latency statistics of one model: median, quartiles, repetitions, and CI reached."""
+    """One model's latency as a ratio to the reference, with the raw samples' statistics."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    ratio: float
+    spread: float
+    round_ratios: tuple[float, ...]
+    reference_ms: float
+    min_ms: float
     median_ms: float
     q1_ms: float
     q3_ms: float
     iqr_ms: float
     repetitions: int
-    rel_ci: float
-    stable: bool
-    rounds: int = 1
-    round_medians_ms: tuple[float, ...] = ()
+    rounds: int
     other_load: float | None = None
+
+    def ms(self, reference_ms: float) -> float:
+        """Latency in ms at the reference level `reference_ms` (the run's, or a table's)."""
+        return self.ratio * reference_ms
+
+    def split_ratios(self) -> tuple[float, float]:
+        """Median ratio of the odd and of the even rounds: a test–retest pair."""
+        r = np.asarray(self.round_ratios)
+        return float(np.median(r[0::2])), float(np.median(r[1::2]))
 
 
 def runtime_label() -> str:
@@ -115,121 +132,87 @@ def random_feeds(session: ort.InferenceSession, seed: int = 0) -> dict[str, np.n
     return feeds
 
 
-def time_model(model: Model, *, threads: int, policy: TimingPolicy | None = None,
-               seed: int = 0) -> Timing:
-    """Time one model under `policy` (its rounds back to back)."""
-    return time_models([model], threads=threads, policy=policy, seed=seed)[0]
+class _Runner:
+    """A session with its inputs bound once; `run()` returns one run's wall time in ms."""
+
+    def __init__(self, model: Model, threads: int, seed: int) -> None:
+        self.session = open_session(model, threads)
+        self.binding = self.session.io_binding()
+        for name, array in random_feeds(self.session, seed).items():
+            self.binding.bind_cpu_input(name, np.ascontiguousarray(array))
+        for out in self.session.get_outputs():
+            self.binding.bind_output(out.name, "cpu")
+
+    def run(self) -> float:
+        t0 = time.perf_counter_ns()
+        self.session.run_with_iobinding(self.binding)
+        return (time.perf_counter_ns() - t0) / 1e6
 
 
-def time_models(models: Sequence[Model], *, threads: int,
-                policy: TimingPolicy | Sequence[TimingPolicy] | None = None, seed: int = 0,
+def time_model(model: Model, reference: Model, *, threads: int,
+               policy: TimingPolicy | None = None, seed: int = 0) -> Timing:
+    """Time one model beside `reference` under `policy`."""
+    return time_models([model], reference, threads=threads, policy=policy, seed=seed)[0]
+
+
+def time_models(models: Sequence[Model], reference: Model, *, threads: int,
+                policy: TimingPolicy | None = None, seed: int = 0,
                 progress: Callable[[int, int], None] | None = None) -> list[Timing]:
-    """Time every model in `rounds` interleaved passes and pool each one's samples.
+    """Time every model in randomised rounds, each pass alternating it with `reference`.
 
-    `policy` is one for all models or one per model (e.g. blocks and whole networks in the
-    same rounds); all must have the same `rounds`. A session is opened per pass and closed
-    after it, so memory stays that of one model (a board has 1 GB). A later pass stops
-    early once the pooled CI meets the target.
+    A model's session is opened for its pass and closed after it, so memory stays that of
+    one model (a board has 1 GB); the reference's session stays open throughout.
     """
-    policies = _per_model(policy, len(models))
-    rounds = max(1, policies[0].rounds) if policies else 1
-    if any(max(1, p.rounds) != rounds for p in policies):
-        raise ValueError("all models timed together need the same number of rounds")
-    per_round = [replace(p, min_reps=max(1, math.ceil(p.min_reps / rounds)),
-                         max_time_s=p.max_time_s / rounds, max_reps=max(1, p.max_reps // rounds))
-                 for p in policies]
+    policy = policy or TimingPolicy()
+    rng = np.random.default_rng(seed)
+    ref = _Runner(reference, threads, seed)
+    for _ in range(max(policy.warmup_runs, 1)):
+        ref.run()
     samples: list[list[float]] = [[] for _ in models]
-    medians: list[list[float]] = [[] for _ in models]
+    ratios: list[list[float]] = [[] for _ in models]
+    ref_mins: list[list[float]] = [[] for _ in models]
     loads: list[list[float]] = [[] for _ in models]
-    for r in range(rounds):
-        for i, model in enumerate(models):
-            session = open_session(model, threads)
-            got, load = _quietest_pass(session, random_feeds(session, seed), per_round[i],
-                                       samples[i])
+    done, total = 0, policy.rounds * len(models)
+    for _ in range(policy.rounds):
+        for i in rng.permutation(len(models)):
+            load = CpuLoad()
+            got, ref_got = _pass(_Runner(models[i], threads, seed), ref, policy)
+            others = load.others()
             samples[i].extend(got)
-            medians[i].append(float(np.median(got)))
-            if load is not None:
-                loads[i].append(load)
-            del session
+            ratios[i].append(min(got) / min(ref_got))
+            ref_mins[i].append(min(ref_got))
+            if others is not None:
+                loads[i].append(others)
+            done += 1
             if progress:
-                progress(r * len(models) + i + 1, rounds * len(models))
-    return [summarise(np.asarray(s), p.target_rel_ci, round_medians=m,
-                      other_load=float(np.mean(ld)) if ld else None)
-            for s, m, ld, p in zip(samples, medians, loads, policies, strict=True)]
+                progress(done, total)
+    return [summarise(np.asarray(s), r, m, other_load=float(np.mean(ld)) if ld else None)
+            for s, r, m, ld in zip(samples, ratios, ref_mins, loads, strict=True)]
 
 
-def _per_model(policy: TimingPolicy | Sequence[TimingPolicy] | None,
-               n: int) -> list[TimingPolicy]:
-    if policy is None or isinstance(policy, TimingPolicy):
-        return [policy or TimingPolicy()] * n
-    if len(policy) != n:
-        raise ValueError(f"got {len(policy)} timing policies for {n} models")
-    return list(policy)
-
-
-def _quietest_pass(session: ort.InferenceSession, feeds: dict[str, np.ndarray],
-                   policy: TimingPolicy, prior: list[float]) -> tuple[list[float], float | None]:
-    best: tuple[list[float], float | None] | None = None
-    for attempt in range(policy.retries + 1):
-        if attempt:
-            wait_for_quiet(policy.max_other_load, policy.settle_s)
-        load = CpuLoad()
-        got = _timed_pass(session, feeds, policy, prior)
-        others = load.others()
-        if best is None or (others or 0.0) < (best[1] or 0.0):
-            best = (got, others)
-        if others is None or others <= policy.max_other_load:
-            break
-    return best
-
-
-def _timed_pass(session: ort.InferenceSession, feeds: dict[str, np.ndarray],
-                policy: TimingPolicy, prior: list[float]) -> list[float]:
-    """Warm up, then time until the CI of `prior` + these samples meets the target."""
-    binding = session.io_binding()
-    for name, array in feeds.items():
-        binding.bind_cpu_input(name, np.ascontiguousarray(array))
-    for out in session.get_outputs():
-        binding.bind_output(out.name, "cpu")
-    start = time.perf_counter()
-    for i in range(max(policy.warmup_runs, 1) * 1000):
-        session.run_with_iobinding(binding)
-        if i + 1 >= policy.warmup_runs and time.perf_counter() - start >= policy.warmup_s:
-            break
-
-    samples: list[float] = []
+def _pass(model: _Runner, ref: _Runner, policy: TimingPolicy) -> tuple[list[float], list[float]]:
+    """Warm the model up, then `pairs` × (one reference run, `inner` model runs)."""
+    warm = [model.run() for _ in range(max(policy.warmup_runs, 1))]
+    ref_ms = ref.run()
+    inner = int(min(policy.max_inner, max(1, math.ceil(ref_ms / max(min(warm), 1e-6)))))
+    got: list[float] = []
+    ref_got: list[float] = [ref_ms]
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        start = time.perf_counter()
-        while len(samples) < policy.max_reps:
-            t0 = time.perf_counter_ns()
-            session.run_with_iobinding(binding)
-            samples.append((time.perf_counter_ns() - t0) / 1e6)
-            n = len(samples)
-            if n < policy.min_reps:
-                continue
-            if time.perf_counter() - start >= policy.max_time_s:
-                break
-            if n % 5 == 0 and median_rel_ci(np.asarray(prior + samples)) <= policy.target_rel_ci:
-                break
+        for p in range(policy.pairs):
+            if p:
+                ref_got.append(ref.run())
+            got.extend(model.run() for _ in range(inner))
     finally:
         if gc_was_enabled:
             gc.enable()
-    return samples
+    return got, ref_got
 
 
-def wait_for_quiet(max_other_load: float, timeout_s: float, window_s: float = 0.1) -> bool:
-    """Wait (up to `timeout_s`) for a `window_s` in which other processes stay under
-    `max_other_load` cores; True if one came."""
-    deadline = time.perf_counter() + timeout_s
-    while time.perf_counter() < deadline:
-        load = CpuLoad()
-        time.sleep(window_s)
-        others = load.others()
-        if others is None or others <= max_other_load:
-            return True
-    return False
+def reference_level(timings: Sequence[Timing]) -> float:
+    """The reference's latency (ms) over a run: the median of its per-pass minima."""
+    return float(np.median([t.reference_ms for t in timings]))
 
 
 class CpuLoad:
@@ -265,26 +248,16 @@ class CpuLoad:
         return time.perf_counter(), busy, time.process_time()
 
 
-def median_rel_ci(samples: np.ndarray) -> float:
-    """Half-width of the distribution-free 95% CI of the median (order statistics), relative.
-
-    The CI is [x_(j), x_(k)] with j, k = n/2 ∓ 1.96·√n/2 (binomial ranks), so it needs no
-    assumption about the (skewed) latency distribution.
-    """
-    x = np.sort(samples)
-    n = len(x)
-    half = _Z95 * np.sqrt(n) / 2
-    lo = x[max(0, int(np.floor(n / 2 - half)))]
-    hi = x[min(n - 1, int(np.ceil(n / 2 + half)))]
-    median = float(np.median(x))
-    return float((hi - lo) / (2 * median)) if median > 0 else float("inf")
-
-
-def summarise(samples: np.ndarray, target_rel_ci: float, *,
-              round_medians: Sequence[float] = (), other_load: float | None = None) -> Timing:
+def summarise(samples: np.ndarray, round_ratios: Sequence[float],
+              round_reference_ms: Sequence[float], *,
+              other_load: float | None = None) -> Timing:
+    """Raw-sample quartiles plus the median round ratio and its relative IQR (the spread)."""
     q1, median, q3 = np.percentile(samples, [25, 50, 75])
-    rel_ci = median_rel_ci(samples)
-    return Timing(median_ms=float(median), q1_ms=float(q1), q3_ms=float(q3),
-                  iqr_ms=float(q3 - q1), repetitions=len(samples), rel_ci=rel_ci,
-                  stable=bool(rel_ci <= target_rel_ci), rounds=max(1, len(round_medians)),
-                  round_medians_ms=tuple(round_medians), other_load=other_load)
+    r = np.asarray(round_ratios, dtype=float)
+    rq1, ratio, rq3 = np.percentile(r, [25, 50, 75])
+    return Timing(ratio=float(ratio), spread=float((rq3 - rq1) / ratio) if ratio > 0 else 0.0,
+                  round_ratios=tuple(float(x) for x in r),
+                  reference_ms=float(np.median(round_reference_ms)),
+                  min_ms=float(samples.min()), median_ms=float(median), q1_ms=float(q1),
+                  q3_ms=float(q3), iqr_ms=float(q3 - q1), repetitions=len(samples),
+                  rounds=len(r), other_load=other_load)
