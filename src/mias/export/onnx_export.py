@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import io
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +47,17 @@ def onnx_bytes(model: nn.Module, example_inputs: Sequence[torch.Tensor], *,
     data = buffer.getvalue()
     onnx.checker.check_model(onnx.load_from_string(data))
     return data
+
+
+def with_metadata(model: bytes, metadata: Mapping[str, str]) -> bytes:
+    """The model with `metadata` as its `metadata_props` (replacing keys it already has)."""
+    proto = onnx.load_from_string(model)
+    kept = {p.key: p.value for p in proto.metadata_props if p.key not in metadata}
+    del proto.metadata_props[:]
+    for key, value in {**kept, **metadata}.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    return proto.SerializeToString()
 
 
 def export_onnx(model: nn.Module, example_inputs: Sequence[torch.Tensor], path: str | Path,

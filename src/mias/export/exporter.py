@@ -1,0 +1,193 @@
+"""`mias export RUN [--int8]`: the trained model as ONNX that carries its preprocessing.
+
+Reads `RUN/final/model.pt` alone for the network, and the prepared data (`PREP`, named by
+the model file or `RUN/search/result.json`) for the attribute ranges, the parity inputs
+and, with int8, the calibration (training) and scoring (validation) cases. Writes
+`RUN/export/model.onnx` (fp32, opset 17), `model.int8.onnx` and `parity.json`: the largest
+|ONNX − PyTorch| difference, and for int8 its metric change on the validation split, its
+host latency beside fp32 (interleaved) and whether it is recommended for the target.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+import torch
+
+from mias import __version__
+from mias.atomic import atomic_dir, read_json, write_json
+from mias.data.planning import PreprocessPlan
+from mias.errors import InputError
+from mias.export import latency
+from mias.export.onnx_export import OPSET, check_parity, onnx_bytes, with_metadata
+from mias.export.quantize import quantize_int8
+from mias.export.ranges import attribute_ranges
+from mias.export.runtime import open_model, run
+from mias.export.spec import ORIENTATION, InferenceSpec
+from mias.train.data import PreparedData
+from mias.train.model_file import ModelFile
+from mias.train.scoring import Scorer
+
+PARITY_SCHEMA_VERSION = 1
+PARITY_CASES = 2
+INT8_MAX_DICE_COST = 0.01
+DEFAULT_OVERLAP = 0.5
+LATENCY_BUDGET_S = 30.0
+Progress = Callable[[str, int, int], None]
+
+
+def _search_result(run_dir: Path) -> dict[str, Any]:
+    path = run_dir / "search" / "result.json"
+    return read_json(path) if path.is_file() else {}
+
+
+def _prep_path(run_dir: Path, model: ModelFile, result: dict[str, Any],
+               prep: Path | None) -> Path | None:
+    for candidate in (prep, model.meta.get("prep"), result.get("prep")):
+        if candidate and (Path(candidate) / "manifest.json").is_file():
+            return Path(candidate)
+    return None
+
+
+def _overlap(result: dict[str, Any]) -> float:
+    evaluate = (result.get("config") or {}).get("evaluate") or {}
+    return float(evaluate.get("sliding_window_overlap", DEFAULT_OVERLAP))
+
+
+def _ranges(data: PreparedData) -> dict[str, Any]:
+    """Training-split ranges, with the raw intensity means `prepare` normalised with."""
+    manifest = read_json(data.root / "manifest.json")
+    applied = {c["case_id"]: c.get("preprocessing", {}).get("normalize", {})
+               for c in manifest["cases"]}
+    train = [data.records[c] for c in data.splits["train"]]
+    means = [applied[r.case_id]["mean"] for r in train
+             if isinstance(applied.get(r.case_id, {}).get("mean"), list)]
+    return attribute_ranges(train, means if len(means) == len(train) else ())
+
+
+def inference_spec(model: ModelFile, data: PreparedData | None, overlap: float) -> InferenceSpec:
+    """The metadata `model.onnx` carries: task, plan, windows, ranges, provenance."""
+    task = model.task
+    plan = PreprocessPlan.from_dict(model.preprocessing).to_dict()
+    plan["orientation"] = ORIENTATION
+    inference = {"input_shape": list(task.input_shape), "overlap": overlap,
+                 "large_scans": "sliding windows of the input shape, probabilities averaged"
+                 if task.kind == "segmentation" else "centred crop or pad to the input shape",
+                 "small_scans": "padded symmetrically with the scan's minimum",
+                 "output": {"segmentation": "logits [N, classes, *input_shape]",
+                            "classification": "logits [N, classes]",
+                            "regression": "value [N, 1]"}[task.kind]}
+    provenance = {"arch_id": model.arch.id, "mias_version": __version__, "opset": OPSET}
+    ranges = _ranges(data) if data is not None else {}
+    return InferenceSpec(task=task.to_dict(), plan=plan, inference=inference, ranges=ranges,
+                         model=provenance)
+
+
+def _scores(model: bytes, data: PreparedData, scorer: Scorer) -> float:
+    session = open_model(model)
+    values = []
+    for case in data.split("val"):
+        logits = run(session, case.image[None])
+        target = case.mask if data.task.kind == "segmentation" else case.target
+        values.append(scorer(torch.from_numpy(logits), torch.as_tensor(np.asarray(target)[None])))
+    return float(np.mean(values))
+
+
+def _verdict(target: str, faster: bool, cost: float) -> dict[str, Any]:
+    if target != "host":
+        return {"recommended": False, "target": target,
+                "reason": f"int8 was timed on this host only, not on {target}; a host "
+                          "speed-up does not carry over to another CPU, so fp32 stays the "
+                          "deployed model until int8 is measured faster there"}
+    ok = faster and cost <= INT8_MAX_DICE_COST
+    why = [] if faster else ["it was not measured faster on host"]
+    if cost > INT8_MAX_DICE_COST:
+        why.append(f"it costs {cost:.4f} of the metric (limit {INT8_MAX_DICE_COST})")
+    return {"recommended": ok, "target": target,
+            "reason": "measured faster on host at a metric cost within "
+                      f"{INT8_MAX_DICE_COST}" if ok else "not recommended: " + "; ".join(why)}
+
+
+def int8_record(fp32: bytes, int8: bytes, data: PreparedData, target: str,
+                threads: int, budget_s: float = LATENCY_BUDGET_S) -> dict[str, Any]:
+    """Metric change on the validation split and interleaved host latency of int8 vs fp32."""
+    metric = "dice" if data.task.kind == "segmentation" else None
+    scorer = Scorer.for_task(data.task, metric)
+    fp32_score, int8_score = _scores(fp32, data, scorer), _scores(int8, data, scorer)
+    cost = fp32_score - int8_score
+    sessions = {"fp32": open_model(fp32, threads), "int8": open_model(int8, threads)}
+    x = data.split("val")[0].image[None]
+    samples = latency.interleaved_ms({k: (lambda s=s: run(s, x)) for k, s in sessions.items()},
+                                     budget_s=budget_s)
+    runtime = f"onnxruntime {ort.__version__} CPU"
+    figures = {k: latency.host_figure(v, runtime, threads) for k, v in samples.items()}
+    speed_ratio = latency.ratio(samples["int8"], samples["fp32"])
+    return {
+        "metric": scorer.metric, "metric_label": scorer.label,
+        "split": "val (prepared space)", "cases": len(data.split("val")),
+        "fp32_metric": fp32_score, "int8_metric": int8_score, "metric_change": -cost,
+        "latency": {k: f.to_dict() | {"label": f.label} for k, f in figures.items()},
+        "latency_ratio_int8_over_fp32": speed_ratio,
+        "latency_note": "measured on host, interleaved in the same run; not a figure for "
+                        "the target device",
+        "quantisation": {"method": "ONNX Runtime static, QDQ, per-channel weights, MinMax "
+                         "calibration", "calibration": "training split"},
+        "verdict": _verdict(target, speed_ratio < 1.0, cost),
+    }
+
+
+def _parity_inputs(model: ModelFile, data: PreparedData | None) -> list[torch.Tensor]:
+    if data is not None:
+        cases = data.split("val")[:PARITY_CASES]
+        return [torch.from_numpy(np.stack([c.image for c in cases]))]
+    task = model.task
+    rng = np.random.default_rng(0)
+    shape = (PARITY_CASES, task.in_channels, *task.input_shape)
+    return [torch.from_numpy(rng.standard_normal(shape).astype(np.float32))]
+
+
+def export_run(run_dir: str | Path, *, int8: bool = False, prep: str | Path | None = None,
+               overwrite: bool = False, latency_budget_s: float = LATENCY_BUDGET_S,
+               progress: Progress | None = None) -> dict[str, Any]:
+    """Export `RUN/final/model.pt` into `RUN/export/` (see the module docstring)."""
+    run_dir = Path(run_dir)
+    model = ModelFile.load(run_dir / "final" / "model.pt")
+    result = _search_result(run_dir)
+    prep_dir = _prep_path(run_dir, model, result, None if prep is None else Path(prep))
+    if int8 and prep_dir is None:
+        raise InputError(run_dir, "int8 needs the prepared data (calibration and validation "
+                                  "cases), and no PREP was found",
+                         "pass --prep PREP (the folder `mias prepare` wrote)")
+    data = None if prep_dir is None else PreparedData.load(prep_dir, space=model.space)
+    steps = 3 if int8 else 2
+    tick = progress or (lambda *_: None)
+    torch.manual_seed(0)
+    net = model.network()
+    task = model.task
+    example = torch.zeros(1, task.in_channels, *task.input_shape)
+    spec = inference_spec(model, data, _overlap(result))
+    fp32 = with_metadata(onnx_bytes(net, [example]), spec.to_metadata())
+    tick("export", 1, steps)
+    parity = check_parity(net, fp32, _parity_inputs(model, data))
+    parity["inputs"] = "validation cases" if data is not None else "seeded random inputs"
+    record: dict[str, Any] = {"schema_version": PARITY_SCHEMA_VERSION, "arch_id": model.arch.id,
+                              "fp32": parity}
+    tick("export", 2, steps)
+    target = str(result.get("target") or model.meta.get("target") or "unknown")
+    with atomic_dir(run_dir / "export", overwrite=overwrite) as tmp:
+        (tmp / "model.onnx").write_bytes(fp32)
+        if int8:
+            calibration = [c.image for c in data.split("train")]
+            quantised = quantize_int8(fp32, calibration)
+            (tmp / "model.int8.onnx").write_bytes(quantised)
+            threads = len(os.sched_getaffinity(0))
+            record["int8"] = int8_record(fp32, quantised, data, target, threads,
+                                         latency_budget_s)
+            tick("export", 3, steps)
+        write_json(tmp / "parity.json", record)
+    return record

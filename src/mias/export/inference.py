@@ -1,0 +1,74 @@
+"""Run an exported model on one scan: stored preprocessing, prediction, inversion.
+
+The scan arrives as `load_case` gives it (float32 [C, *spatial] in canonical RAS, its
+spacing). It is resampled to the model's spacing; a segmentation model then covers it with
+sliding windows of its input shape (padding an axis that is smaller), and the averaged
+probabilities are resampled back onto the scan's own grid before the arg-max, so the mask
+has the scan's shape. A classification or regression model sees the scan cropped or padded
+about its centre, as `prepare` showed it the training cases.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from mias.errors import InputError
+from mias.export import arrays
+from mias.export.ranges import channel_means
+from mias.export.runtime import open_model, run, softmax
+from mias.export.spec import InferenceSpec
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """A scan's prediction: a label map on its grid, or class probabilities, or a value."""
+
+    labels: np.ndarray | None = None
+    probabilities: np.ndarray | None = None
+    value: float | None = None
+    intensity_mean: tuple[float, ...] = ()
+
+
+class ExportedModel:
+    """`model.onnx` and the spec it carries."""
+
+    def __init__(self, path: str | Path, threads: int | None = None) -> None:
+        self.path = Path(path)
+        self.session = open_model(self.path, threads)
+        self.spec = InferenceSpec.from_metadata(
+            dict(self.session.get_modelmeta().custom_metadata_map), self.path)
+
+    def predict(self, image: np.ndarray, spacing: Sequence[float],
+                where: str | Path | None = None) -> Prediction:
+        spec, plan = self.spec, self.spec.plan
+        dims = int(spec.task["spatial_dims"])
+        if image.ndim != dims + 1 or image.shape[0] != int(spec.task["in_channels"]):
+            raise InputError(where, f"a scan of {image.shape[0]} channel(s) × "
+                                    f"{tuple(image.shape[1:])} does not fit the model "
+                                    f"({spec.task['in_channels']} channel(s), {dims}D)",
+                             "give scans of the kind the model was trained on")
+        resampled = arrays.resample_image(image, spacing, plan["target_spacing"])
+        means = tuple(channel_means(resampled, nonzero=plan["normalization"] == "mri"))
+        if spec.kind == "segmentation":
+            labels = self._segment(resampled, image.shape[1:])
+            return Prediction(labels=labels, intensity_mean=means)
+        window, _ = arrays.centre_crop_or_pad(resampled, spec.input_shape)
+        out = run(self.session, arrays.normalize(window, plan)[None])[0]
+        if spec.kind == "classification":
+            return Prediction(probabilities=softmax(out[None])[0], intensity_mean=means)
+        return Prediction(value=float(np.ravel(out)[0]), intensity_mean=means)
+
+    def _segment(self, resampled: np.ndarray, shape: Sequence[int]) -> np.ndarray:
+        spec = self.spec
+        padded, placement = arrays.pad_to_at_least(resampled, spec.input_shape)
+        normalised = arrays.normalize(padded, spec.plan)
+        probs = arrays.sliding_window(lambda batch: softmax(run(self.session, batch)),
+                                      normalised, spec.input_shape,
+                                      float(spec.inference["overlap"]))
+        probs = arrays.linear_resize(arrays.unpad(probs, placement), shape)
+        dtype = np.uint8 if probs.shape[0] <= 256 else np.int32
+        return np.argmax(probs, axis=0).astype(dtype)
