@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from mias import __version__
 from mias.errors import InputError
 
-COMMAND_MODULES: tuple[str, ...] = ("synth", "prepare", "profile", "demo", "search", "train")
+COMMAND_MODULES: tuple[str, ...] = ("synth", "prepare", "profile", "demo", "search", "train", "export", "predict")
 
 
 class _Parser(argparse.ArgumentParser):
