@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -77,11 +76,10 @@ def train_final(run: str | Path, *, init: str | None = None, resume: bool = Fals
     space.check(record.arch)
     final = record.run / "final"
     fingerprint = _fingerprint(record, init)
-    partial = final.with_name(f".{final.name}.partial-{fingerprint[:12]}")
-    if not resume and partial.is_dir():
-        shutil.rmtree(partial)
     scorer = scorer_for(record, data)
     with resumable_dir(final, fingerprint, overwrite=overwrite) as (tmp, _):
+        if not resume:
+            (tmp / CHECKPOINT_NAME).unlink(missing_ok=True)
         result = train_architecture(space, record.arch, data, settings, device=device,
                                     seed=record.seed, init_state=init_state,
                                     checkpoint_dir=tmp, progress=progress, scorer=scorer,

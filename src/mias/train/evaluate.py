@@ -1,0 +1,194 @@
+"""`mias evaluate RUN`: the found network and its baselines, scored as a clinician would.
+
+Every held-out case (`val`, and `test` when the split has one) is read from its original
+file, predicted over the whole scan (sliding windows where it is larger than the network
+input), mapped back through the recorded preprocessing onto its original grid and scored
+against its original label file. The baselines (preset `evaluate.baselines`) are trained
+on the same training split with the same budget and scored by the same code. Writes
+`RUN/eval/metrics.json` (figures with 95% bootstrap CIs, subgroups, baselines, latency
+with its source), `RUN/eval/cases.parquet` (one row per model and case) and each model's
+ONNX under `RUN/eval/onnx/`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from mias import __version__
+from mias.atomic import atomic_dir, atomic_file, read_json, write_json
+from mias.errors import InputError
+from mias.presets.models import EvaluateSettings
+from mias.train.baselines import nnunet
+from mias.train.data import PreparedData
+from mias.train.device import torch_device
+from mias.train.inverse import from_resampled, unpad
+from mias.train.latency import network_latency, sklearn_latency
+from mias.train.metrics import segmentation_case
+from mias.train.model_file import ModelFile
+from mias.train.original import OriginalCase, load_original, network_input, subgroups
+from mias.train.predictors import NetworkPredictor, Predictor
+from mias.train.run_record import SearchRecord
+from mias.train.summary import summarise
+
+EVAL_SCHEMA_VERSION = 1
+Progress = Callable[[str, int, int], None]
+
+
+class Evaluation:
+    """The held-out cases of one run, loaded once, and how each model is scored on them."""
+
+    def __init__(self, record: SearchRecord, data_root: Path | None, device: str) -> None:
+        self.record = record
+        self.settings: EvaluateSettings = record.preset.evaluate
+        self.data = PreparedData.load(record.prep)
+        self.task = self.data.task
+        manifest = read_json(self.data.root / "manifest.json")
+        plan = manifest["preprocessing"]
+        self.pre = {c["case_id"]: _complete(c["preprocessing"], plan) for c in manifest["cases"]}
+        self.held = [(cid, split) for split in ("val", "test")
+                     for cid in self.data.splits.get(split, ())]
+        self.device = torch_device(device)
+        self.data_root = data_root
+        self.beta = record.preset.metric.beta or self.task.beta
+        self.originals: dict[str, OriginalCase] = {}
+        self.inputs: dict[str, np.ndarray] = {}
+        if self.task.kind == "segmentation":
+            root = _data_root(manifest, data_root, self.data.root)
+            for cid, _ in self.held:
+                case = load_original(root, self.data.records[cid], self.pre[cid], self.task)
+                self.originals[cid] = case
+                self.inputs[cid] = network_input(case)
+
+    def base_row(self, model: str, cid: str, split: str) -> dict[str, Any]:
+        return {"model": model, "case_id": cid, "split": split,
+                **subgroups(self.data.records[cid])}
+
+    def rows(self, model: str, predictor: Predictor) -> list[dict[str, Any]]:
+        """One row per held-out case: the prediction scored in the original space."""
+        if self.task.kind != "segmentation":
+            return self.rows_from_images(model, predictor.predict_images(
+                np.stack([self.data.cases[c].image for c, _ in self.held])))
+        preds = {cid: from_resampled(unpad(predictor.segment(self.inputs[cid]), self.pre[cid]),
+                                     self.pre[cid]) for cid, _ in self.held}
+        return self.rows_from_labels(model, preds)
+
+    def rows_from_labels(self, model: str, preds: dict[str, np.ndarray]) -> list[dict[str, Any]]:
+        out = []
+        for cid, split in self.held:
+            case = self.originals[cid]
+            out.append(self.base_row(model, cid, split) | segmentation_case(
+                preds[cid], case.label, case.spacing, self.task.label_names,
+                tolerance_mm=self.settings.surface_tolerance_mm,
+                min_voxels=self.settings.detection_min_voxels))
+        return out
+
+    def rows_from_images(self, model: str, outputs: np.ndarray) -> list[dict[str, Any]]:
+        out = []
+        for (cid, split), value in zip(self.held, outputs, strict=True):
+            row = self.base_row(model, cid, split) | {"y_true": self.data.records[cid].label}
+            if self.task.kind == "classification":
+                row |= {"y_pred": int(np.argmax(value))} | {
+                    f"p_{c}": float(p) for c, p in enumerate(value)}
+            else:
+                row["y_pred"] = float(value)
+            out.append(row)
+        return out
+
+    def network_predictor(self, net: torch.nn.Module) -> NetworkPredictor:
+        return NetworkPredictor(net, self.task.input_shape,
+                                overlap=self.settings.sliding_window_overlap,
+                                device=self.device, regression=self.task.kind == "regression")
+
+    def example(self) -> torch.Tensor:
+        return torch.zeros(1, self.task.in_channels, *self.task.input_shape)
+
+    def summary(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
+        s = self.settings
+        return summarise(rows, self.task, beta=self.beta, resamples=s.bootstrap,
+                         confidence=s.confidence, seed=self.record.seed)
+
+
+def _complete(pre: dict[str, Any], plan: dict[str, Any]) -> dict[str, Any]:
+    """A CT record whose normalisation was deferred takes the dataset statistics."""
+    norm = pre.get("normalize") or {}
+    if norm.get("deferred"):
+        pre = pre | {"normalize": {"method": "ct", "clip": plan["ct_clip"],
+                                   "mean": plan["ct_mean"], "std": plan["ct_std"]}}
+    return pre
+
+
+def _data_root(manifest: dict[str, Any], given: Path | None, prep: Path) -> Path:
+    root = given or (Path(manifest["data_root"]) if manifest.get("data_root") else None)
+    if root is None or not root.is_dir():
+        raise InputError(prep / "manifest.json", "the original dataset folder is not known "
+                         "or is gone (evaluation scores against the original label files)",
+                         "pass it with `mias evaluate RUN --data DATA`")
+    return root
+
+
+def evaluate_run(run: str | Path, *, data_root: str | Path | None = None,
+                 device: str = "cpu", overwrite: bool = False,
+                 progress: Progress | None = None) -> Path:
+    """Score the run's final model and its baselines; returns `RUN/eval`."""
+    from mias.train.baselines.runner import run_baselines
+
+    record = SearchRecord.load(run)
+    model_path = record.run / "final" / "model.pt"
+    if not model_path.is_file():
+        raise InputError(model_path, "no trained model in this run", "run `mias train RUN` first")
+    model = ModelFile.load(model_path)
+    ev = Evaluation(record, Path(data_root) if data_root else None, device)
+    with atomic_dir(record.run / "eval", overwrite=overwrite) as tmp:
+        onnx_dir = tmp / "onnx"
+        t0 = time.perf_counter()
+        net = model.network()
+        rows = ev.rows("mias", ev.network_predictor(net))
+        entries = {"mias": {"kind": "found", "arch_id": model.arch.id,
+                            "summary": ev.summary(rows),
+                            "latency": _net_latency(ev, net, onnx_dir / "mias.onnx")
+                            | {"search_predictor": record.latency},
+                            "seconds": time.perf_counter() - t0}}
+        all_rows = list(rows)
+        baselines, notes = run_baselines(ev, model, onnx_dir, all_rows, progress)
+        entries |= baselines
+        _write(tmp, ev, entries, notes, all_rows)
+    return record.run / "eval"
+
+
+def _net_latency(ev: Evaluation, net: torch.nn.Module, path: Path) -> dict[str, Any]:
+    if not ev.settings.measure_latency:
+        return {"note": "latency not measured (evaluate.measure_latency: false)"}
+    return network_latency(net, ev.example(), path, ev.record.target)
+
+
+def _sk_latency(ev: Evaluation, estimator: Any, n_features: int, path: Path) -> dict[str, Any]:
+    rows = int(np.prod(ev.task.input_shape)) if ev.task.kind == "segmentation" else 1
+    if not ev.settings.measure_latency:
+        return {"note": "latency not measured (evaluate.measure_latency: false)"}
+    return sklearn_latency(estimator, n_features, rows, path, ev.record.target)
+
+
+def _write(tmp: Path, ev: Evaluation, entries: dict[str, Any], notes: list[str],
+           rows: list[dict[str, Any]]) -> None:
+    import pandas as pd
+
+    write_json(tmp / "metrics.json", {
+        "schema_version": EVAL_SCHEMA_VERSION, "mias_version": __version__,
+        "arch_id": ev.record.arch.id, "target": ev.record.target, "task": ev.task.kind,
+        "space": "original image space (inverse of the recorded preprocessing)",
+        "splits": sorted({s for _, s in ev.held}), "n_cases": len(ev.held),
+        "confidence": ev.settings.confidence, "bootstrap": ev.settings.bootstrap,
+        "bootstrap_seed": ev.record.seed, "beta": ev.beta,
+        "detection_min_voxels": ev.settings.detection_min_voxels,
+        "surface_tolerance_mm": ev.settings.surface_tolerance_mm,
+        "models": entries, "notes": notes,
+        "nnunet": "run" if "nnunet" in entries else (
+            nnunet.NOT_INSTALLED if "nnunet" in ev.settings.baselines else "not requested")})
+    with atomic_file(tmp / "cases.parquet") as path:
+        pd.DataFrame(rows).to_parquet(path, index=False)

@@ -1,0 +1,81 @@
+"""`mias evaluate RUN`: the found network and every baseline, scored in the original space."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from mias.atomic import read_json
+from mias.cli.main import main
+from mias.errors import InputError
+from mias.train.baselines import nnunet
+from mias.train.evaluate import evaluate_run
+from mias.train.final import train_final
+
+from .conftest import write_search_result
+
+EVAL = {"baselines": ["mlp", "rf", "unet", "nnunet", "random"], "random_control": 1,
+        "bootstrap": 100, "voxel_samples": 200, "mlp_hidden": [8], "mlp_epochs": 20,
+        "rf_trees": 5, "rf_depth": 6, "unet_channels": [4, 8]}
+
+
+@pytest.fixture(scope="module")
+def evaluated(hippo_prep, hippo_raw, small_arch, tmp_path_factory):
+    run = write_search_result(tmp_path_factory.mktemp("ev") / "run", hippo_prep, small_arch,
+                              train={"epochs": 1, "steps_per_epoch": 2}, evaluate=EVAL)
+    train_final(run)
+    assert main(["evaluate", str(run), "--data", str(hippo_raw)]) == 0
+    return run
+
+
+def test_metrics_json_holds_every_model_with_cis_and_latency(evaluated):
+    m = read_json(evaluated / "eval" / "metrics.json")
+    assert m["schema_version"] == 1 and m["task"] == "segmentation"
+    assert m["space"].startswith("original image space")
+    names = set(m["models"])
+    assert {"mias", "mlp", "rf", "unet"} <= names
+    assert any(n.startswith("random-") for n in names) or any(
+        "random control" in note for note in m["notes"])
+    for entry in m["models"].values():
+        s = entry["summary"]
+        assert s["n"] == m["n_cases"] == 2
+        dice = s["dice"]
+        assert 0 <= dice["value"] <= 1 and dice["ci"][0] <= dice["value"] <= dice["ci"][1]
+        assert set(s["structures"]) == {"Anterior", "Posterior"}
+        assert "bland_altman_loa_mm3" in s["structures"]["Anterior"]["volume"]
+        assert {"precision", "recall", "f1", "f_beta"} <= set(s["detection"])
+        assert set(s["subgroups"]) == {"sex", "age_bin", "manufacturer", "field_strength"}
+        assert entry["latency"]["host"]["source"] == "measured"
+        assert (evaluated / "eval" / "onnx" / entry["latency"]["onnx"]).is_file()
+    assert m["models"]["mias"]["latency"]["target"]["source"] == "estimated"
+    assert m["models"]["mias"]["latency"]["search_predictor"]["device"] == "rpi3"
+    assert m["models"]["rf"]["latency"]["target"] is None
+    if not nnunet.available():
+        assert m["nnunet"] == nnunet.NOT_INSTALLED
+        assert nnunet.NOT_INSTALLED in m["notes"]
+
+
+def test_cases_parquet_traces_every_figure_to_cases(evaluated):
+    df = pd.read_parquet(evaluated / "eval" / "cases.parquet")
+    m = read_json(evaluated / "eval" / "metrics.json")
+    assert set(df["model"]) == set(m["models"])
+    mias = df[df["model"] == "mias"]
+    assert len(mias) == 2 and set(mias["split"]) == {"val"}
+    per_case = mias[["dice_Anterior", "dice_Posterior"]].mean(axis=1).mean()
+    assert per_case == pytest.approx(m["models"]["mias"]["summary"]["dice"]["value"])
+    assert not any(c.lower().startswith(("patient", "name")) for c in df.columns)
+
+
+@pytest.mark.skipif(nnunet.available(), reason="nnU-Net is installed here")
+def test_nnunet_adapter_is_skipped_with_its_message_when_missing():
+    assert not nnunet.available()
+    assert nnunet.NOT_INSTALLED == "nnU-Net: not installed (pip install mias[nnunet])"
+
+
+def test_evaluate_needs_a_trained_model_and_the_data(hippo_prep, small_arch, tmp_path):
+    run = write_search_result(tmp_path / "run", hippo_prep, small_arch)
+    with pytest.raises(InputError, match="mias train"):
+        evaluate_run(run)
+    train_final(run)
+    with pytest.raises(InputError, match="--data"):
+        evaluate_run(run)
