@@ -4,7 +4,6 @@ small (fast-to-run) input shapes, and single-threaded torch for stable test time
 from __future__ import annotations
 
 import pytest
-import torch
 
 from mias.records import TaskSpec
 from mias.space import SearchSpace, select_search_space
@@ -38,12 +37,8 @@ SMALL_TASKS = {
 
 
 @pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors run faster on one thread, and the test machine is shared."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+def _one_thread(one_torch_thread):
+    """Every test here runs torch on one thread."""
 
 
 @pytest.fixture

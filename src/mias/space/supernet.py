@@ -36,6 +36,26 @@ class Supernet(nn.Module):
             self.head = build_block(space.elastic_head_config(), elastic=True)
         self._reserved = [space.elastic_config(f"dec{k}", cands[0]).in_channels
                           for k, cands in enumerate(space.decoder)]
+        for name in space.layer_names():
+            self.register_buffer(f"alive_{name}",
+                                 torch.ones(len(space.candidates(name)), dtype=torch.bool))
+
+    def prune(self, layer: str, key: str) -> None:
+        """Mask a candidate out: no path may run it again; no weight changes (pruning is a
+        mask, not a rebuild, so the survivors keep exactly what they learnt)."""
+        keys = [c.key for c in self.space.candidates(layer)]
+        getattr(self, f"alive_{layer}")[keys.index(key)] = False
+
+    def alive(self, layer: str) -> list[str]:
+        """Keys of the candidates of `layer` that are not pruned."""
+        flags = getattr(self, f"alive_{layer}").tolist()
+        return [c.key for c, a in zip(self.space.candidates(layer), flags, strict=True) if a]
+
+    def _check_alive(self, arch: Architecture) -> None:
+        for name, choice in arch.layers.items():
+            i = self.space.candidates(name).index(choice)
+            if not bool(getattr(self, f"alive_{name}")[i]):
+                raise ValueError(f"{name}: candidate {choice.key} was pruned")
 
     def _layer(self, name: str) -> nn.ModuleDict:
         return nn.ModuleDict({c.key: build_block(self.space.elastic_config(name, c), elastic=True)
@@ -43,6 +63,7 @@ class Supernet(nn.Module):
 
     def forward(self, x: torch.Tensor, arch: Architecture) -> torch.Tensor:
         self.space.check(arch)
+        self._check_alive(arch)
         h = self.stem(x)
         skips = []
         for k, choice in enumerate(arch.encoder):

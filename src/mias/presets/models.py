@@ -1,0 +1,158 @@
+"""Presets: the whole configuration of a run as data (pydantic), not as subclasses.
+
+nnU-Net grew a trainer subclass per setting (`nnUNetTrainer_5epochs`, …); here every
+budget, loss weight, schedule and baseline is a field of one validated model, presets are
+YAML files beside this module, and `--config FILE` overrides any field. An unknown or
+ill-typed field is an `InputError` naming it.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PruneStep(_Strict):
+    """At `at` (fraction of the search's steps) keep the `keep` best candidates per layer."""
+
+    at: float = Field(gt=0.0, lt=1.0)
+    keep: int = Field(ge=1)
+
+
+class Range(_Strict):
+    low: float
+    high: float
+    log: bool = False
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Range:
+        if not (math.isfinite(self.low) and math.isfinite(self.high)) or self.low >= self.high:
+            raise ValueError(f"need finite low < high, got [{self.low}, {self.high}]")
+        if self.log and self.low <= 0:
+            raise ValueError("a log range needs low > 0")
+        return self
+
+
+class HpoSettings(_Strict):
+    """Optuna tuning during supernet training; its objective is the task loss only."""
+
+    enabled: bool = True
+    at_epoch: int = Field(1, ge=0, description="tune after this many supernet epochs")
+    trials: int = Field(8, ge=1)
+    trial_steps: int = Field(10, ge=1, description="supernet steps per trial, warm-started")
+    report_every: int = Field(2, ge=1, description="steps between reports to the pruner")
+    lr: Range = Range(low=1e-3, high=0.1, log=True)
+    momentum: Range = Range(low=0.8, high=0.99)
+    weight_decay: Range = Range(low=1e-6, high=1e-3, log=True)
+
+
+class SearchSettings(_Strict):
+    """Supernet training while searching (paper component 2)."""
+
+    epochs: int = Field(ge=1)
+    steps_per_epoch: int | None = Field(None, ge=1, description="default: train cases / batch")
+    batch: int = Field(ge=1)
+    patch: list[int] | None = Field(None, description="training patch; default: the input shape")
+    paths_per_step: int = Field(10, ge=1, description="K sub-networks sampled per step")
+    optimizer: Literal["sgd"] = "sgd"
+    lr: float = Field(gt=0)
+    momentum: float = Field(0.9, ge=0, lt=1)
+    weight_decay: float = Field(3e-5, ge=0)
+    eps_ce: float = Field(ge=0)
+    eps_lat: float = Field(ge=0)
+    arch_lr: float = Field(0.05, gt=0, description="Adam step on the architecture logits")
+    warmup_epochs: int = Field(0, ge=0, description="uniform sampling, no architecture step")
+    val_batch: int = Field(2, ge=1, description="validation patches scored per step")
+    prune: list[PruneStep] = Field(default_factory=lambda: [
+        PruneStep(at=0.3, keep=6), PruneStep(at=0.55, keep=3), PruneStep(at=0.8, keep=1)])
+    prior_samples: float = Field(2.0, ge=0, description="shrinkage of a candidate's metric "
+                                 "estimate towards its layer's mean")
+    pareto_reeval: int = Field(8, ge=1, description="non-dominated paths re-scored on the "
+                               "whole validation split at the end")
+    hpo: HpoSettings = HpoSettings()
+
+    @field_validator("prune")
+    @classmethod
+    def _schedule(cls, v: list[PruneStep]) -> list[PruneStep]:
+        ats = [p.at for p in v]
+        keeps = [p.keep for p in v]
+        if not v or ats != sorted(set(ats)) or keeps != sorted(keeps, reverse=True) \
+                or keeps[-1] != 1:
+            raise ValueError("pruning points must be increasing in `at`, non-increasing in "
+                             "`keep`, and end with keep: 1")
+        return v
+
+
+class TrainSettings(_Strict):
+    """Standalone training of the chosen architecture (and of baselines, same budget)."""
+
+    epochs: int = Field(ge=1)
+    steps_per_epoch: int | None = Field(None, ge=1)
+    batch: int = Field(ge=1)
+    patch: list[int] | None = None
+    optimizer: Literal["sgd"] = "sgd"
+    lr: float = Field(gt=0)
+    momentum: float = Field(0.9, ge=0, lt=1)
+    nesterov: bool = True
+    weight_decay: float = Field(3e-5, ge=0)
+    schedule: Literal["poly", "cosine", "constant"] = "poly"
+    poly_exponent: float = Field(0.9, gt=0)
+    augment: bool = True
+    init: Literal["scratch", "inherited"] = "scratch"
+
+
+class EvaluateSettings(_Strict):
+    """What `mias evaluate` reports beside the found network."""
+
+    baselines: list[Literal["mlp", "rf", "unet", "nnunet", "random"]] = Field(
+        default_factory=lambda: ["mlp", "rf", "unet", "nnunet", "random"])
+    random_control: int = Field(5, ge=0, description="random architectures of the same "
+                                "predicted latency (±10%), trained with the same budget")
+    bootstrap: int = Field(1000, ge=100)
+    confidence: float = Field(0.95, gt=0.5, lt=1.0)
+    detection_min_voxels: int = Field(10, ge=1, description="a predicted component smaller "
+                                      "than this is not a detection")
+    nnunet_epochs: int = Field(5, ge=1)
+    sliding_window_overlap: float = Field(0.5, ge=0, lt=1)
+    surface_tolerance_mm: float = Field(1.0, gt=0, description="surface Dice tolerance")
+    voxel_samples: int = Field(4000, ge=10, description="training voxels per case for "
+                               "the MLP and random forest (half foreground)")
+    mlp_hidden: list[int] = Field(default_factory=lambda: [64, 32])
+    mlp_epochs: int = Field(200, ge=1)
+    rf_trees: int = Field(100, ge=1)
+    rf_depth: int | None = Field(16, ge=1)
+    unet_channels: list[int] = Field(default_factory=lambda: [16, 32, 64, 128],
+                                     description="fixed U-Net widths; its depth follows the "
+                                     "plan's stages")
+    measure_latency: bool = Field(True, description="time every model's ONNX on this host")
+
+
+class MetricSettings(_Strict):
+    """Overrides the prepared task's target metric (e.g. precision-weighted F-β)."""
+
+    name: Literal["dice", "f_beta", "mae", "volume_error"] | None = None
+    beta: float | None = Field(None, gt=0)
+
+    @field_validator("beta")
+    @classmethod
+    def _finite(cls, v: float | None) -> float | None:
+        if v is not None and not math.isfinite(v):
+            raise ValueError("beta must be finite")
+        return v
+
+
+class Preset(_Strict):
+    """A complete run configuration."""
+
+    name: str
+    description: str
+    metric: MetricSettings = MetricSettings()
+    search: SearchSettings
+    train: TrainSettings
+    evaluate: EvaluateSettings = EvaluateSettings()

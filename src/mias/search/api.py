@@ -1,0 +1,131 @@
+"""`search(PREP, RUN, …)`: the search stage from prepared data to `RUN/search/`.
+
+Reads only files (PREP's manifest, splits, search space, latency table) and writes only
+files: `result.json`, `history.parquet`, `archive.parquet`, `progress.png`, `hpo.db`,
+`supernet.pt` and `checkpoint.pt`. The work happens in a partial folder named after a
+fingerprint of the inputs and settings, renamed into place when done; re-running the same
+command after a crash (`kill -9` included) resumes from the last checkpoint.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from mias import __version__
+from mias.atomic import atomic_file, resumable_dir, write_json
+from mias.errors import InputError
+from mias.hardware.devices import resolve_device
+from mias.hardware.lut import LatencyTable, lut_path
+from mias.hardware.predictors import default_predictor
+from mias.presets import Preset
+from mias.search.controller import MiasSearch, StepHook
+from mias.search.plots import progress_png
+from mias.search.supernet_evaluator import SupernetEvaluator
+from mias.train.data import PreparedData
+from mias.train.device import torch_device
+from mias.train.scoring import Scorer
+
+RESULT_SCHEMA_VERSION = 1
+
+
+def load_latency(prep: Path, target: str):
+    """The target's device profile, its measured table if PREP has one, and the predictor."""
+    device = resolve_device(target)
+    path = lut_path(prep, device.name)
+    table = LatencyTable.load(path) if path.is_file() else None
+    predictor = default_predictor(device, table)
+    provenance = {"device": device.name, "table": None if table is None else path.name,
+                  "source": "predicted from a measured latency table" if table is not None
+                  else f"estimated by a roofline model of {device.name} (no measured table)",
+                  "predictor": type(predictor).__name__}
+    if table is not None:
+        provenance.update(runtime=table.runtime, threads=table.threads, created=table.created)
+    return device, predictor, provenance
+
+
+def search(prep: str | Path, run: str | Path, *, target: str, preset: Preset,
+           latency_budget_ms: float | None = None, device: str = "auto", seed: int = 0,
+           overwrite: bool = False, on_step: StepHook | None = None,
+           on_start: Callable[[dict[str, Any]], None] | None = None) -> Path:
+    if seed < 0:
+        raise InputError(None, f"--seed must be >= 0, got {seed}", "pass e.g. --seed 0")
+    prep, run = Path(prep), Path(run)
+    data = PreparedData.load(prep)
+    _, predictor, provenance = load_latency(prep, target)
+    scorer = Scorer.for_task(data.task, preset.metric.name, preset.metric.beta)
+    s = preset.search
+    steps_per_epoch = s.steps_per_epoch or math.ceil(len(data.splits["train"]) / s.batch)
+    dev = torch_device(device)
+    config = preset.model_dump(mode="json")
+    fingerprint = hashlib.sha256(json.dumps(
+        {"data": data.fingerprint, "config": config, "target": provenance, "seed": seed,
+         "budget": latency_budget_ms, "device": dev.type}, sort_keys=True).encode()).hexdigest()
+    final = run / "search"
+    with resumable_dir(final, fingerprint, overwrite=overwrite) as (tmp, resumed):
+        evaluator = SupernetEvaluator(data, s, scorer, device=dev, seed=seed,
+                                      hpo_storage=tmp / "hpo.db")
+        engine = MiasSearch(data.space, evaluator, predictor, s, seed=seed,
+                            steps_per_epoch=steps_per_epoch, latency_budget_ms=latency_budget_ms,
+                            checkpoint=tmp / "checkpoint.pt", on_step=on_step)
+        if on_start is not None:
+            on_start({"total_steps": engine.total_steps, "resumed": resumed,
+                      "reference_ms": engine.latency.reference_ms, "device": dev.type,
+                      "latency": provenance, "metric": scorer.label, "patch": evaluator.patch})
+        started = time.perf_counter()
+        outcome = engine.run()
+        result = {
+            "schema_version": RESULT_SCHEMA_VERSION, "mias_version": __version__,
+            "arch": outcome.arch.to_dict(), "arch_id": outcome.arch.id,
+            "metric": {"name": scorer.metric, "label": scorer.label, "beta": scorer.beta,
+                       "value": outcome.metric, "basis": "whole validation split, prepared "
+                       "space, final supernet weights (inherited, not retrained)"},
+            "latency": outcome.latency.to_dict() | {"label": outcome.latency.label},
+            "latency_provenance": provenance, "pareto": outcome.pareto,
+            "pruning_log": outcome.pruning_log, "history": outcome.history,
+            "hpo": outcome.hpo, "reference_ms": outcome.reference_ms,
+            "schedule": outcome.schedule, "evaluated_paths": len(outcome.archive),
+            "loss": {"formula": "L = eps_ce * TSL + eps_lat * T / reference_ms",
+                     "T": "sum over layers of the slowest block the step's K paths ran there",
+                     "gradient": "E[T] over K draws in closed form; TSL by REINFORCE with a "
+                                 "leave-one-out baseline", "eps_ce": s.eps_ce,
+                     "eps_lat": s.eps_lat},
+            "prep": str(prep.resolve()), "target": provenance["device"], "seed": seed,
+            "device": dev.type, "config": config, "data_fingerprint": data.fingerprint,
+        }
+        write_json(tmp / "result.json", result)
+        _tables(tmp, outcome)
+        progress_png(tmp / "progress.png", outcome.history,
+                     [int(k) for k in outcome.schedule["prune_at"]], scorer.label,
+                     f"MIAS search — {data.task.kind}, target {provenance['device']} "
+                     f"({provenance['source']})")
+        with atomic_file(tmp / "supernet.pt") as f:
+            torch.save({"state_dict": evaluator.supernet.state_dict(),
+                        "space": data.space.to_dict(), "seed": seed}, f)
+        write_json(tmp / "timing.json", {"schema_version": 1,
+                                         "wall_s_this_invocation": time.perf_counter() - started,
+                                         "resumed": resumed})
+    return final
+
+
+def _tables(out: Path, outcome) -> None:
+    import pandas as pd
+
+    hist = pd.DataFrame([{k: v for k, v in h.items() if k != "depth_probs"}
+                         for h in outcome.history])
+    with atomic_file(out / "history.parquet") as tmp:
+        hist.to_parquet(tmp, index=False)
+    archive = pd.DataFrame([{"arch_id": e["arch_id"], "metric": e["metric_sum"] /
+                             max(e["evaluations"], 1), "evaluations": e["evaluations"],
+                             "latency_ms": e["latency_ms"], "first_step": e["first_step"],
+                             "last_step": e["last_step"], "arch": json.dumps(e["arch"])}
+                            for e in outcome.archive])
+    with atomic_file(out / "archive.parquet") as tmp:
+        archive.to_parquet(tmp, index=False)

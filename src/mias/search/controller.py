@@ -1,0 +1,380 @@
+"""The MIAS search loop: sample K paths, train and score them, step the architecture
+distribution on L = ε_ce · TSL + ε_lat · T, and prune progressively.
+
+Gradients of the architecture logits:
+- latency: exact, through the closed-form E[T] over K draws (`latency.expected_t`);
+- task loss: REINFORCE with a leave-one-out baseline — each path's validation TSL minus
+  the mean TSL of the step's other K − 1 paths, times ∇ log p(path). It needs no
+  relaxation of the discrete path choice (a Gumbel-softmax mixture would have to run
+  every candidate of a layer at once, K times the compute of a path on 2 CPU cores), it is
+  unbiased, and the leave-one-out baseline cancels how hard the step's batch is.
+
+The loop is generic over an `Evaluator` (supernet training, or MED-NAS-Bench's table) and
+checkpoints everything it holds — logits, optimiser, RNG states, mask, archive, history —
+at every epoch and pruning point, so `--resume` after `kill -9` finishes with the same
+result as an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from mias.atomic import atomic_file
+from mias.errors import InputError
+from mias.hardware.predictors import LatencyPredictor
+from mias.presets import SearchSettings
+from mias.search.evaluator import Evaluator, PathScore
+from mias.search.latency import LatencyModel, mias_loss
+from mias.search.pareto import Archive, non_dominated
+from mias.search.pruning import CandidateStats, Decision, apply_drops, prune_layer
+from mias.search.samplers import create_sampler
+from mias.search.state import CandidateMask, Distribution, all_layers, arch_indices, from_indices
+from mias.space import Architecture, SearchSpace
+
+StepHook = Callable[[int, dict[str, Any]], None]
+
+
+@dataclass
+class SearchState:
+    step: int
+    mask: CandidateMask
+    rng: np.random.Generator
+    stats: CandidateStats
+    archive: Archive = field(default_factory=Archive)
+    history: list[dict[str, Any]] = field(default_factory=list)
+    pruning_log: list[dict[str, Any]] = field(default_factory=list)
+    hpo: dict[str, Any] | None = None
+    hpo_done: bool = False
+
+
+@dataclass(frozen=True)
+class SearchOutcome:
+    arch: Architecture
+    metric: float
+    latency: Any
+    pareto: list[dict[str, Any]]
+    pruning_log: list[dict[str, Any]]
+    history: list[dict[str, Any]]
+    archive: list[dict[str, Any]]
+    hpo: dict[str, Any] | None
+    reference_ms: float
+    schedule: dict[str, Any]
+
+
+class MiasSearch:
+    """One-shot, latency-aware search with progressive pruning."""
+
+    def __init__(self, space: SearchSpace, evaluator: Evaluator, predictor: LatencyPredictor,
+                 settings: SearchSettings, *, seed: int, steps_per_epoch: int,
+                 sampler: str = "learned", latency_budget_ms: float | None = None,
+                 checkpoint: Path | None = None, on_step: StepHook | None = None) -> None:
+        self.space = space
+        self.evaluator = evaluator
+        self.predictor = predictor
+        self.latency = LatencyModel(space, predictor)
+        self.settings = settings
+        self.seed = seed
+        self.sampler_name = sampler
+        self.budget = latency_budget_ms
+        self.checkpoint = checkpoint
+        self.on_step = on_step
+        self.steps_per_epoch = steps_per_epoch
+        self.total_steps = settings.epochs * steps_per_epoch
+        self.warmup_steps = settings.warmup_epochs * steps_per_epoch
+        hpo = settings.hpo
+        self.hpo_step = hpo.at_epoch * steps_per_epoch if hpo.enabled else None
+        self.prune_at = {max(1, round(p.at * self.total_steps)): p.keep for p in settings.prune}
+        self.layers = all_layers(space)
+        torch.manual_seed(seed)
+        self.dist = Distribution(space)
+        self.arch_opt = torch.optim.Adam(self.dist.parameters(), lr=settings.arch_lr)
+        self._latency_cache: dict[str, Any] = {}
+        if self.budget is not None:
+            self._check_budget()
+
+    # ---- latency figures ----------------------------------------------------------------
+
+    def figure(self, arch: Architecture):
+        if arch.id not in self._latency_cache:
+            self._latency_cache[arch.id] = self.predictor.predict(self.space, arch)
+        return self._latency_cache[arch.id]
+
+    def fastest(self, mask: CandidateMask | None = None) -> Architecture:
+        """The fastest architecture `mask` allows, greedily per layer in path order."""
+        mask = mask or CandidateMask.full(self.space)
+        best = None
+        for d in mask.alive_depths():
+            choice: dict[str, int] = {}
+            for n in self.space.layer_names(self.space.depths[d]):
+                choice[n] = mask.alive(n)[0]
+            for n in self.space.layer_names(self.space.depths[d]):
+                options = []
+                for i in mask.alive(n):
+                    trial = from_indices(self.space, d, {**choice, n: i})
+                    options.append((self.latency.path_ms(trial), i))
+                choice[n] = min(options)[1]
+            arch = from_indices(self.space, d, choice)
+            if best is None or self.figure(arch).value < self.figure(best).value:
+                best = arch
+        assert best is not None
+        return best
+
+    def _check_budget(self) -> None:
+        if not (self.budget > 0 and np.isfinite(self.budget)):
+            raise InputError(None, f"--latency-budget must be a positive number of ms, got "
+                             f"{self.budget}", "pass e.g. --latency-budget 50")
+        fastest = self.figure(self.fastest())
+        if fastest.value > self.budget:
+            raise InputError(None, f"no architecture of this search space meets "
+                             f"{self.budget:g} ms on {fastest.device}: the fastest is "
+                             f"{fastest.value:.1f} ms ({fastest.label})",
+                             "raise --latency-budget, or prepare a smaller --input-shape")
+
+    # ---- state --------------------------------------------------------------------------
+
+    def _fresh(self) -> SearchState:
+        return SearchState(step=0, mask=CandidateMask.full(self.space),
+                           rng=np.random.default_rng(self.seed),
+                           stats=CandidateStats.empty(self.space, self.layers))
+
+    def _save(self, st: SearchState) -> None:
+        if self.checkpoint is None:
+            return
+        payload = {"step": st.step, "mask": st.mask.to_dict(), "rng": st.rng.bit_generator.state,
+                   "stats": st.stats.to_dict(), "archive": st.archive.to_list(),
+                   "history": st.history, "pruning_log": st.pruning_log, "hpo": st.hpo,
+                   "hpo_done": st.hpo_done, "dist": self.dist.state_dict(),
+                   "arch_opt": self.arch_opt.state_dict(), "torch_rng": torch.get_rng_state(),
+                   "evaluator": self.evaluator.state_dict()}
+        with atomic_file(self.checkpoint) as tmp:
+            torch.save(payload, tmp)
+
+    def _load(self) -> SearchState | None:
+        if self.checkpoint is None or not self.checkpoint.is_file():
+            return None
+        d = torch.load(self.checkpoint, map_location="cpu", weights_only=False)
+        rng = np.random.default_rng()
+        rng.bit_generator.state = d["rng"]
+        self.dist.load_state_dict(d["dist"])
+        self.arch_opt.load_state_dict(d["arch_opt"])
+        torch.set_rng_state(d["torch_rng"])
+        self.evaluator.load_state_dict(d["evaluator"])
+        return SearchState(step=d["step"], mask=CandidateMask.from_dict(d["mask"]), rng=rng,
+                           stats=CandidateStats.from_dict(d["stats"]),
+                           archive=Archive.from_list(d["archive"]), history=d["history"],
+                           pruning_log=d["pruning_log"], hpo=d["hpo"], hpo_done=d["hpo_done"])
+
+    # ---- the loop -----------------------------------------------------------------------
+
+    def run(self) -> SearchOutcome:
+        st = self._load() or self._fresh()
+        for m in self._masked_keys(st.mask):
+            self.evaluator.prune(*m)
+        while st.step < self.total_steps:
+            if (self.hpo_step is not None and st.step == self.hpo_step and not st.hpo_done):
+                self._save(st)
+                st.hpo = self.evaluator.tune(st.step, st.mask)
+                st.hpo_done = True
+                self._save(st)
+            row = self._step(st)
+            st.step += 1
+            pruned = st.step in self.prune_at
+            if pruned:
+                self._prune(st, self.prune_at[st.step])
+                row["candidates_left"] = self._left(st.mask)
+            if pruned or st.step % self.steps_per_epoch == 0 or st.step == self.total_steps:
+                self._save(st)
+            if self.on_step is not None:
+                self.on_step(st.step, row)
+        return self._finish(st)
+
+    def _masked_keys(self, mask: CandidateMask) -> list[tuple[str, str]]:
+        return [(n, self.space.candidates(n)[i].key) for n in self.layers
+                for i, a in enumerate(mask.layers[n]) if not a]
+
+    def _left(self, mask: CandidateMask) -> int:
+        return sum(len(mask.alive(n)) for n in self.layers)
+
+    def _single(self, mask: CandidateMask) -> bool:
+        return len(mask.alive_depths()) == 1 and all(len(mask.alive(n)) == 1 for n in self.layers)
+
+    def _step(self, st: SearchState) -> dict[str, Any]:
+        s = self.settings
+        learning = st.step >= self.warmup_steps and self.sampler_name == "learned"
+        name = self.sampler_name if st.step >= self.warmup_steps else "uniform"
+        k = 1 if self._single(st.mask) else s.paths_per_step
+        archs = create_sampler(name).sample(self.space, st.mask, self.dist, k, st.rng)
+        scores = self.evaluator.step(archs, st.step)
+        t_ms = self.latency.exact_t(archs)
+        e_t = self._arch_step(scores, st.mask, len(archs), learning)
+        for sc in scores:
+            st.stats.add(self.space, sc.arch, sc.metric)
+            st.archive.add(sc.arch, sc.metric, self.figure(sc.arch).value, st.step)
+        tsl = float(np.mean([sc.loss for sc in scores]))
+        depth_p, _ = self.dist.numpy_probs(st.mask)
+        row = {"step": st.step + 1, "epoch": st.step // self.steps_per_epoch + 1,
+               "loss": float(mias_loss(tsl, t_ms, eps_ce=s.eps_ce, eps_lat=s.eps_lat,
+                                       reference_ms=self.latency.reference_ms)),
+               "tsl": tsl, "t_ms": t_ms, "expected_t_ms": e_t,
+               "metric_mean": float(np.mean([sc.metric for sc in scores])),
+               "metric_best": float(np.max([sc.metric for sc in scores])),
+               "paths": len(archs), "sampler": name,
+               "candidates_left": self._left(st.mask),
+               "mean_path_ms": float(np.mean([self.figure(a).value for a in archs])),
+               "depth_probs": [float(p) for p in depth_p]}
+        st.history.append(row)
+        return row
+
+    def _arch_step(self, scores: list[PathScore], mask: CandidateMask, k: int,
+                   learning: bool) -> float:
+        s = self.settings
+        e_t = self.latency.expected_t(self.dist, mask, k)
+        if not learning or self._single(mask):
+            return float(e_t.detach())
+        self.arch_opt.zero_grad(set_to_none=True)
+        losses = torch.tensor([sc.loss for sc in scores], dtype=torch.float64)
+        if k > 1:
+            baseline = (losses.sum() - losses) / (k - 1)
+            advantage = losses - baseline
+        else:
+            advantage = torch.zeros_like(losses)
+        logp = torch.stack([self.dist.log_prob(self.space, sc.arch, mask) for sc in scores])
+        surrogate = s.eps_ce * torch.mean(advantage * logp.to(torch.float64)) \
+            + s.eps_lat * e_t / self.latency.reference_ms
+        surrogate.backward()
+        self.arch_opt.step()
+        return float(e_t.detach())
+
+    # ---- pruning ------------------------------------------------------------------------
+
+    def _prune(self, st: SearchState, keep: int) -> None:
+        s = self.settings
+        depth_p, layer_p = self.dist.numpy_probs(st.mask)
+        ref = self.latency.reference_ms
+        chosen: dict[str, list[int]] = {}
+        evidence: dict[str, tuple[dict[int, tuple[float, int]], dict[int, float]]] = {}
+        for n in ["depth", *self.layers]:
+            alive = st.mask.alive_depths() if n == "depth" else st.mask.alive(n)
+            est = st.stats.estimate(n, alive, s.prior_samples)
+            lat_all = (self._depth_ms(st.mask, depth_p, layer_p) if n == "depth"
+                       else self.latency.candidate_ms(n, depth_p, layer_p))
+            lat = {i: float(lat_all[i]) for i in alive}
+            evidence[n] = (est, lat)
+            scores = {i: s.eps_ce * est[i][0] - s.eps_lat * lat[i] / ref for i in alive}
+            ranked = sorted(alive, key=lambda i: (-scores[i], lat[i], i))
+            kept = ranked[:keep]
+            if self.budget is not None:
+                fastest = min(alive, key=lambda i: (lat[i], i))
+                if fastest not in kept and keep > 1:
+                    kept = [*kept[:-1], fastest]
+            chosen[n] = kept
+        if keep == 1 and self.budget is not None:
+            chosen = self._fit_budget(chosen, evidence, st.mask)
+        for n, kept in chosen.items():
+            alive = st.mask.alive_depths() if n == "depth" else st.mask.alive(n)
+            names = ([f"depth {d}" for d in self.space.depths] if n == "depth"
+                     else [c.key for c in self.space.candidates(n)])
+            est, lat = evidence[n]
+            drops, decisions = prune_layer(n, names, alive, est, lat, len(alive),
+                                           eps_ce=s.eps_ce, eps_lat=s.eps_lat,
+                                           reference_ms=ref, step=st.step)
+            drops = [i for i in alive if i not in kept]
+            for dec in decisions:
+                action = "pruned" if names.index(dec.candidate) in drops else "kept"
+                st.pruning_log.append({**Decision(**{**dec.__dict__, "action": action}).to_dict(),
+                                       "keep": keep})
+            st.mask = apply_drops(st.mask, n, drops)
+            if n != "depth":
+                for i in drops:
+                    self.evaluator.prune(n, names[i])
+        st.stats = CandidateStats.empty(self.space, self.layers)
+
+    def _depth_ms(self, mask: CandidateMask, depth_p: np.ndarray,
+                  layer_p: dict[str, np.ndarray]) -> np.ndarray:
+        """Expected path latency at each depth under the current distribution."""
+        out = np.zeros(len(self.space.depths))
+        fixed = self.latency.fixed_ms(depth_p, layer_p)
+        for d in mask.alive_depths():
+            total = fixed
+            for n in self.space.layer_names(self.space.depths[d]):
+                p = layer_p[n]
+                total += float(np.dot(p, self.latency.candidate_ms(n, depth_p, layer_p)))
+            out[d] = total
+        return out
+
+    def _fit_budget(self, chosen: dict[str, list[int]], evidence, mask: CandidateMask
+                    ) -> dict[str, list[int]]:
+        """The last pruning under a budget: start from the best-scoring path and, while it is
+        over budget, make the swap that saves the most latency per score point lost."""
+        s, ref = self.settings, self.latency.reference_ms
+
+        def score(n: str, i: int) -> float:
+            est, lat = evidence[n]
+            return s.eps_ce * est[i][0] - s.eps_lat * lat[i] / ref
+
+        pick = {n: v[0] for n, v in chosen.items()}
+
+        def arch_of(p: dict[str, int]) -> Architecture:
+            d = p["depth"]
+            return from_indices(self.space, d, {n: p[n] for n in
+                                                self.space.layer_names(self.space.depths[d])})
+
+        while self.figure(arch_of(pick)).value > self.budget:
+            current = self.figure(arch_of(pick)).value
+            best = None
+            for n in ["depth", *self.layers]:
+                alive = mask.alive_depths() if n == "depth" else mask.alive(n)
+                for i in alive:
+                    if i == pick[n]:
+                        continue
+                    saved = current - self.figure(arch_of({**pick, n: i})).value
+                    if saved <= 0:
+                        continue
+                    ratio = saved / (max(score(n, pick[n]) - score(n, i), 0.0) + 1e-6)
+                    if best is None or ratio > best[0]:
+                        best = (ratio, n, i)
+            if best is None:
+                pick = {n: v for n, v in zip(["depth", *self.layers], self._fastest_pick(mask),
+                                              strict=True)}
+                break
+            pick[best[1]] = best[2]
+        return {n: [i] for n, i in pick.items()}
+
+    def _fastest_pick(self, mask: CandidateMask) -> list[int]:
+        arch = self.fastest(mask)
+        d, choice = arch_indices(self.space, arch)
+        return [d, *[choice.get(n, mask.alive(n)[0]) for n in self.layers]]
+
+    # ---- the result ---------------------------------------------------------------------
+
+    def _finish(self, st: SearchState) -> SearchOutcome:
+        arch = self.dist.most_likely(self.space, st.mask)
+        final = self.evaluator.score([arch])[0]
+        front = st.archive.front()
+        pareto = [self._entry(e.arch, e.metric, e.evaluations, "validation batches during "
+                              "the search (inherited weights at the time)") for e in front]
+        pareto = non_dominated(
+            [*pareto, self._entry(arch, final.metric, 1, "whole validation split, final "
+                                  "supernet weights")],
+            lambda e: (e["metric"], e["latency_ms"]))
+        return SearchOutcome(
+            arch=arch, metric=final.metric, latency=self.figure(arch), pareto=pareto,
+            pruning_log=st.pruning_log, history=st.history, archive=st.archive.to_list(),
+            hpo=st.hpo, reference_ms=self.latency.reference_ms,
+            schedule={"total_steps": self.total_steps, "steps_per_epoch": self.steps_per_epoch,
+                      "warmup_steps": self.warmup_steps, "hpo_step": self.hpo_step,
+                      "prune_at": {str(k): v for k, v in sorted(self.prune_at.items())},
+                      "sampler": self.sampler_name, "latency_budget_ms": self.budget})
+
+    def _entry(self, arch: Architecture, metric: float, evaluations: int,
+               basis: str) -> dict[str, Any]:
+        fig = self.figure(arch)
+        return {"arch": arch.to_dict(), "arch_id": arch.id, "metric": float(metric),
+                "latency_ms": float(fig.value), "latency_source": fig.label,
+                "evaluations": evaluations, "metric_basis": basis}

@@ -1,0 +1,144 @@
+"""Real training behind the `Evaluator` interface: the weight-sharing supernet.
+
+A step trains the shared weights on the K sampled paths — one training batch for all of
+them, the task-loss gradients of the K paths accumulated (each weighted ε_ce / K), one SGD
+update — and then scores every path on one validation batch (the same batch for all K, so
+their differences are the paths' and not the batches'). `score` re-ranks paths on the whole
+validation split at the full input shape.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from mias.presets import SearchSettings
+from mias.search.evaluator import Evaluator, PathScore
+from mias.search.state import CandidateMask
+from mias.space import Architecture, Supernet
+from mias.train.data import PatchSampler, PreparedData, fit_patch, total_stride, whole_cases
+from mias.train.losses import task_loss
+from mias.train.scoring import Scorer
+
+
+class SupernetEvaluator(Evaluator):
+    def __init__(self, data: PreparedData, settings: SearchSettings, scorer: Scorer, *,
+                 device: torch.device, seed: int, hpo_storage: Path | None = None) -> None:
+        self.data = data
+        self.settings = settings
+        self.scorer = scorer
+        self.metric_label = scorer.label
+        self.device = device
+        self.seed = seed
+        self.hpo_storage = hpo_storage
+        self.supernet = Supernet(data.space, seed=seed).to(device)
+        self.loss_fn = task_loss(data.task)
+        patch = fit_patch(settings.patch, data.task.input_shape, total_stride(data.space))
+        self.patch = patch
+        self.train_sampler = PatchSampler(data.split("train"), data.task, patch, augment=True,
+                                          seed=seed)
+        self.val_sampler = PatchSampler(data.split("val"), data.task, patch, augment=False,
+                                        seed=seed + 1)
+        self.hparams = {"lr": settings.lr, "momentum": settings.momentum,
+                        "weight_decay": settings.weight_decay}
+        self.optimizer = self._optimizer(self.hparams)
+        self.hpo_record: dict[str, Any] | None = None
+
+    def _optimizer(self, h: dict[str, float]) -> torch.optim.Optimizer:
+        return torch.optim.SGD(self.supernet.parameters(), lr=h["lr"], momentum=h["momentum"],
+                               weight_decay=h["weight_decay"], nesterov=h["momentum"] > 0)
+
+    def _val_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.data.task.kind == "segmentation":
+            return self.val_sampler.batch(self.settings.val_batch)
+        return whole_cases(self.data.split("val"), self.data.task)
+
+    def train_paths(self, archs: Sequence[Architecture], optimizer: torch.optim.Optimizer,
+                    weight: float) -> list[float]:
+        """One update of the shared weights from the accumulated gradients of `archs`."""
+        x, y = self.train_sampler.batch(self.settings.batch)
+        x, y = x.to(self.device), y.to(self.device)
+        self.supernet.train()
+        optimizer.zero_grad(set_to_none=True)
+        losses = []
+        for arch in archs:
+            loss = self.loss_fn(self.supernet(x, arch), y)
+            (loss * (weight / len(archs))).backward()
+            losses.append(float(loss.detach()))
+        torch.nn.utils.clip_grad_norm_(self.supernet.parameters(), 12.0)
+        optimizer.step()
+        return losses
+
+    @torch.no_grad()
+    def evaluate_on(self, archs: Sequence[Architecture], x: torch.Tensor,
+                    y: torch.Tensor) -> list[PathScore]:
+        self.supernet.eval()
+        x, y = x.to(self.device), y.to(self.device)
+        out = []
+        for arch in archs:
+            logits = self.supernet(x, arch)
+            out.append(PathScore(arch, self.scorer(logits, y), float(self.loss_fn(logits, y))))
+        return out
+
+    def step(self, archs: Sequence[Architecture], step: int) -> list[PathScore]:
+        self.train_paths(archs, self.optimizer, self.settings.eps_ce)
+        return self.evaluate_on(archs, *self._val_batch())
+
+    def score(self, archs: Sequence[Architecture]) -> list[PathScore]:
+        cases = self.data.split("val")
+        out: list[PathScore] = []
+        for arch in archs:
+            metrics, losses = [], []
+            for i in range(0, len(cases), 4):
+                x, y = whole_cases(cases[i:i + 4], self.data.task)
+                s = self.evaluate_on([arch], x, y)[0]
+                metrics.append((s.metric, len(x)))
+                losses.append((s.loss, len(x)))
+            n = sum(w for _, w in metrics)
+            out.append(PathScore(arch, sum(m * w for m, w in metrics) / n,
+                                 sum(v * w for v, w in losses) / n))
+        return out
+
+    def tune(self, step: int, mask: CandidateMask) -> dict[str, Any] | None:
+        if not self.settings.hpo.enabled or self.hpo_storage is None:
+            return None
+        from mias.search.hpo import tune_supernet
+
+        self.hpo_record = tune_supernet(self, self.hpo_storage, mask)
+        self.hparams = dict(self.hpo_record["chosen"])
+        for group in self.optimizer.param_groups:
+            group.update(lr=self.hparams["lr"], momentum=self.hparams["momentum"],
+                         weight_decay=self.hparams["weight_decay"],
+                         nesterov=self.hparams["momentum"] > 0)
+        return self.hpo_record
+
+    def prune(self, layer: str, candidate: str) -> None:
+        self.supernet.prune(layer, candidate)
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"weights": copy.deepcopy(self.supernet.state_dict()),
+                "train": copy.deepcopy(self.train_sampler.state),
+                "val": copy.deepcopy(self.val_sampler.state)}
+
+    def restore(self, snap: dict[str, Any]) -> None:
+        self.supernet.load_state_dict(snap["weights"])
+        self.train_sampler.state = copy.deepcopy(snap["train"])
+        self.val_sampler.state = copy.deepcopy(snap["val"])
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"supernet": self.supernet.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "train_sampler": self.train_sampler.state, "val_sampler": self.val_sampler.state,
+                "hparams": self.hparams, "hpo_record": self.hpo_record}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.supernet.load_state_dict(state["supernet"])
+        self.hparams = dict(state["hparams"])
+        self.optimizer = self._optimizer(self.hparams)
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.train_sampler.state = state["train_sampler"]
+        self.val_sampler.state = state["val_sampler"]
+        self.hpo_record = state["hpo_record"]

@@ -1,0 +1,1 @@
+"""Training and evaluation of standalone networks: data, task losses, metrics, baselines."""

@@ -1,0 +1,203 @@
+"""The prepared dataset in memory, and seeded patch batches for training and validation.
+
+Every training stage (supernet search, final training, baselines, ranking, the benchmark
+builder) reads `PREP/` through `PreparedData` and draws batches from a `PatchSampler`, so
+they all see the same data the same way. A sampler owns a `numpy.random.Generator`; its
+`state` round-trips through a checkpoint, so a resumed run draws exactly the batches an
+uninterrupted one would have.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from mias.atomic import read_json
+from mias.data.augment import RandomAugment
+from mias.errors import InputError
+from mias.records import CaseRecord, TaskSpec
+from mias.space import SearchSpace
+
+FOREGROUND_OVERSAMPLE = 1 / 3
+
+
+@dataclass(frozen=True)
+class Case:
+    """One preprocessed case: image (C, *spatial) float32, and a mask or a target."""
+
+    case_id: str
+    image: np.ndarray
+    mask: np.ndarray | None
+    target: float | int | None
+
+
+@dataclass(frozen=True)
+class PreparedData:
+    """`PREP/` loaded: task, search space, records, splits and every case's arrays."""
+
+    root: Path
+    task: TaskSpec
+    space: SearchSpace
+    records: dict[str, CaseRecord]
+    splits: dict[str, tuple[str, ...]]
+    cases: dict[str, Case]
+    fingerprint: str
+
+    @classmethod
+    def load(cls, prep: str | Path, *, space: SearchSpace | None = None) -> PreparedData:
+        root = Path(prep)
+        manifest_path = root / "manifest.json"
+        if not manifest_path.is_file():
+            raise InputError(root, "not a prepared dataset (no manifest.json)",
+                             "run `mias prepare DATA --out PREP` first and pass PREP")
+        manifest = read_json(manifest_path)
+        splits_raw = read_json(root / "splits.json")
+        try:
+            task = TaskSpec.from_dict(manifest["task"])
+            records = {r["case_id"]: CaseRecord.from_dict(r) for r in manifest["cases"]}
+            arrays = {r["case_id"]: r["array"] for r in manifest["cases"]}
+            splits = {k: tuple(splits_raw[k]) for k in ("train", "val", "test")
+                      if k in splits_raw}
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InputError(manifest_path, f"not a valid manifest ({exc})",
+                             "re-run `mias prepare`") from exc
+        if not splits.get("train") or not splits.get("val"):
+            raise InputError(root / "splits.json", "needs non-empty train and val splits",
+                             "re-run `mias prepare` with more cases")
+        space = space or SearchSpace.load(root / "search_space.json")
+        cases = {cid: _load_case(root / arrays[cid], records[cid], task)
+                 for ids in splits.values() for cid in ids}
+        return cls(root=root, task=task, space=space, records=records, splits=splits,
+                   cases=cases, fingerprint=_fingerprint(manifest_path, splits_raw))
+
+    def split(self, name: str) -> list[Case]:
+        return [self.cases[c] for c in self.splits.get(name, ())]
+
+
+def _fingerprint(manifest_path: Path, splits: Any) -> str:
+    import hashlib
+    import json
+
+    h = hashlib.sha256(manifest_path.read_bytes())
+    h.update(json.dumps({k: splits[k] for k in ("train", "val", "test") if k in splits},
+                        sort_keys=True).encode())
+    return h.hexdigest()[:16]
+
+
+def _load_case(path: Path, record: CaseRecord, task: TaskSpec) -> Case:
+    try:
+        with np.load(path) as z:
+            image = np.ascontiguousarray(z["image"], dtype=np.float32)
+            mask = np.ascontiguousarray(z["label"]) if "label" in z else None
+    except (OSError, ValueError, KeyError) as exc:
+        raise InputError(path, f"cannot read the prepared case ({exc})",
+                         "re-run `mias prepare`") from exc
+    if task.kind == "segmentation" and mask is None:
+        raise InputError(path, "a segmentation case without a label mask",
+                         "re-run `mias prepare` with the label files present")
+    target = None if task.kind == "segmentation" else record.label
+    if task.kind == "classification" and target is not None:
+        target = int(target)
+    return Case(record.case_id, image, mask, target)
+
+
+def fit_patch(patch: Sequence[int] | None, shape: Sequence[int],
+              divisor: Sequence[int]) -> tuple[int, ...]:
+    """The training patch: the requested size, capped by the input and made a multiple of
+    the network's total stride per axis (MONAI's UNet fails otherwise; FIELD-NOTES)."""
+    want = tuple(shape) if patch is None else tuple(int(p) for p in patch)
+    if len(want) != len(shape):
+        raise InputError(None, f"patch {list(want)} has {len(want)} axes, the input has "
+                         f"{len(shape)}", "give one patch size per spatial axis")
+    out = []
+    for p, s, d in zip(want, shape, divisor, strict=True):
+        size = max(d, (min(p, s) // d) * d)
+        out.append(size)
+    return tuple(out)
+
+
+def total_stride(space: SearchSpace) -> tuple[int, ...]:
+    """Product of the per-axis strides of every stage of the deepest architecture."""
+    out = np.ones(space.spatial_dims, dtype=int)
+    for stage in space.stages:
+        out *= np.asarray(stage.stride)
+    return tuple(int(v) for v in out)
+
+
+class PatchSampler:
+    """Seeded batches of (augmented) patches; foreground-biased for segmentation.
+
+    Segmentation draws a third of the patches centred on a foreground voxel (nnU-Net's
+    oversampling), the rest uniformly; classification and regression use the whole input
+    (`patch` is ignored for them: a global label needs the whole image).
+    """
+
+    def __init__(self, cases: Sequence[Case], task: TaskSpec, patch: Sequence[int],
+                 *, augment: bool, seed: int) -> None:
+        if not cases:
+            raise InputError(None, "no cases to sample from", "check the split")
+        self.cases = list(cases)
+        self.task = task
+        self.patch = tuple(patch) if task.kind == "segmentation" else tuple(task.input_shape)
+        self.augment = RandomAugment.for_shape(self.patch) if augment else None
+        self.rng = np.random.default_rng(seed)
+        self._fg = [None if c.mask is None else np.argwhere(c.mask > 0) for c in self.cases]
+
+    @property
+    def state(self) -> dict[str, Any]:
+        return self.rng.bit_generator.state
+
+    @state.setter
+    def state(self, value: dict[str, Any]) -> None:
+        self.rng.bit_generator.state = value
+
+    def batch(self, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+        images, targets = [], []
+        for _ in range(size):
+            i = int(self.rng.integers(len(self.cases)))
+            image, target = self._crop(i)
+            if self.augment is not None:
+                image, mask, _ = self.augment(image, target if self.task.kind ==
+                                              "segmentation" else None, self.rng)
+                if mask is not None:
+                    target = mask
+            images.append(image)
+            targets.append(target)
+        return torch.from_numpy(np.stack(images)), _targets(self.task, targets)
+
+    def _crop(self, i: int) -> tuple[np.ndarray, Any]:
+        case = self.cases[i]
+        if self.task.kind != "segmentation":
+            return case.image, case.target
+        shape = case.image.shape[1:]
+        fg = self._fg[i]
+        if fg is not None and len(fg) and self.rng.random() < FOREGROUND_OVERSAMPLE:
+            centre = fg[int(self.rng.integers(len(fg)))]
+            start = [int(np.clip(c - p // 2, 0, s - p))
+                     for c, p, s in zip(centre, self.patch, shape, strict=True)]
+        else:
+            start = [int(self.rng.integers(0, s - p + 1))
+                     for p, s in zip(self.patch, shape, strict=True)]
+        box = tuple(slice(a, a + p) for a, p in zip(start, self.patch, strict=True))
+        return (np.ascontiguousarray(case.image[(slice(None), *box)]),
+                np.ascontiguousarray(case.mask[box]))
+
+
+def _targets(task: TaskSpec, targets: list[Any]) -> torch.Tensor:
+    if task.kind == "segmentation":
+        return torch.from_numpy(np.stack(targets).astype(np.int64))
+    if task.kind == "classification":
+        return torch.tensor(targets, dtype=torch.int64)
+    return torch.tensor(targets, dtype=torch.float32)
+
+
+def whole_cases(cases: Sequence[Case], task: TaskSpec) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every case at the full prepared input shape, as one batch (validation)."""
+    images = torch.from_numpy(np.stack([c.image for c in cases]))
+    raw = [c.mask if task.kind == "segmentation" else c.target for c in cases]
+    return images, _targets(task, raw)

@@ -1,0 +1,93 @@
+"""The task metric as a score (higher is better) on a batch: what drives the search.
+
+The search ranks sub-networks, prunes candidates and picks the winner by the task's
+`target_metric` (paper: "chosen for the clinical purpose"), computed by MONAI and
+scikit-learn on validation batches in the prepared space. Clinical figures in the original
+image space, with confidence intervals, are `mias evaluate`'s job, not this module's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from monai.metrics import compute_dice
+from sklearn.metrics import fbeta_score
+
+from mias.errors import InputError
+from mias.records import TaskSpec
+
+METRICS: dict[str, tuple[str, ...]] = {
+    "segmentation": ("dice", "f_beta", "volume_error"),
+    "classification": ("f_beta",),
+    "regression": ("mae",),
+}
+
+
+@dataclass(frozen=True)
+class Scorer:
+    """`scorer(logits, target)` → the batch score; `sign` turns errors into scores."""
+
+    task: TaskSpec
+    metric: str
+    beta: float
+
+    @classmethod
+    def for_task(cls, task: TaskSpec, metric: str | None = None,
+                 beta: float | None = None) -> Scorer:
+        name = metric or task.target_metric
+        if name not in METRICS[task.kind]:
+            raise InputError(None, f"metric {name!r} does not apply to a {task.kind} task",
+                             f"choose one of: {', '.join(METRICS[task.kind])}")
+        return cls(task, name, task.beta if beta is None else float(beta))
+
+    @property
+    def label(self) -> str:
+        if self.metric == "f_beta":
+            return f"F-{self.beta:g}"
+        return {"dice": "Dice", "mae": "−MAE", "volume_error": "−relative volume error"}[
+            self.metric]
+
+    def __call__(self, logits: torch.Tensor, target: torch.Tensor) -> float:
+        logits, target = logits.detach().float().cpu(), target.detach().cpu()
+        if self.task.kind == "regression":
+            return -float(torch.mean(torch.abs(logits.reshape(-1) - target.reshape(-1))))
+        if self.task.kind == "classification":
+            pred = logits.argmax(1).numpy()
+            return float(fbeta_score(target.numpy(), pred, beta=self.beta,
+                                     average="binary" if logits.shape[1] == 2 else "macro",
+                                     zero_division=0))
+        pred = logits.argmax(1)
+        if self.metric == "dice":
+            return dice(pred, target, logits.shape[1])
+        if self.metric == "volume_error":
+            return -_volume_error(pred, target, logits.shape[1])
+        present_true = (target > 0).flatten(1).any(1).numpy()
+        present_pred = (pred > 0).flatten(1).any(1).numpy()
+        return float(fbeta_score(present_true, present_pred, beta=self.beta, zero_division=0))
+
+
+def one_hot(labels: torch.Tensor, classes: int) -> torch.Tensor:
+    """(N, *spatial) integer labels → (N, C, *spatial) float one-hot."""
+    out = torch.nn.functional.one_hot(labels.long(), classes)
+    return out.movedim(-1, 1).float()
+
+
+def dice(pred: torch.Tensor, target: torch.Tensor, classes: int) -> float:
+    """Mean foreground Dice (MONAI); a structure absent from both scores 1, as MONAI's
+    `ignore_empty=False` defines it."""
+    values = compute_dice(one_hot(pred, classes), one_hot(target, classes),
+                          include_background=False, ignore_empty=False)
+    return float(torch.nanmean(values))
+
+
+def _volume_error(pred: torch.Tensor, target: torch.Tensor, classes: int) -> float:
+    errors = []
+    for c in range(1, classes):
+        true = (target == c).flatten(1).sum(1).float()
+        est = (pred == c).flatten(1).sum(1).float()
+        keep = true > 0
+        if keep.any():
+            errors.append((torch.abs(est - true)[keep] / true[keep]).numpy())
+    return float(np.mean(np.concatenate(errors))) if errors else 0.0

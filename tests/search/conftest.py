@@ -1,0 +1,50 @@
+"""Tiny prepared datasets for search tests: small inputs so a search step takes milliseconds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mias.data.prepare import PrepareConfig, prepare
+from mias.data.synth import synthesize
+from mias.presets import load_preset
+
+TINY = {
+    "search": {"epochs": 3, "steps_per_epoch": 4, "batch": 2, "patch": [16, 16, 16],
+               "paths_per_step": 3, "val_batch": 1, "warmup_epochs": 0,
+               "prune": [{"at": 0.25, "keep": 4}, {"at": 0.5, "keep": 2},
+                         {"at": 0.75, "keep": 1}],
+               "hpo": {"enabled": True, "at_epoch": 1, "trials": 2, "trial_steps": 1,
+                       "report_every": 1}},
+}
+
+
+@pytest.fixture(autouse=True)
+def _one_thread(one_torch_thread):
+    """Every test here runs torch on one thread."""
+
+
+def _prep(root: Path, task: str, shape: tuple[int, ...], cases: int, seed: int) -> Path:
+    data = synthesize(task, root / "data", cases=cases, seed=seed)
+    return prepare(data, root / "prep", PrepareConfig(input_shape=shape, seed=seed, workers=1))
+
+
+@pytest.fixture(scope="session")
+def tiny_prep(tmp_path_factory) -> Path:
+    return _prep(tmp_path_factory.mktemp("hippo"), "hippocampus", (16, 16, 16), 8, 1)
+
+
+@pytest.fixture(scope="session")
+def tiny_xray_prep(tmp_path_factory) -> Path:
+    return _prep(tmp_path_factory.mktemp("xray"), "xray", (32, 32), 10, 2)
+
+
+@pytest.fixture(scope="session")
+def tiny_brain_prep(tmp_path_factory) -> Path:
+    return _prep(tmp_path_factory.mktemp("brain"), "braintumour", (16, 16, 16), 6, 3)
+
+
+@pytest.fixture
+def tiny_preset():
+    return load_preset("demo", overrides=TINY)

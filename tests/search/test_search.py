@@ -1,0 +1,87 @@
+"""`mias search` end to end on tiny data: contract files, T falls, pruning, the budget,
+resume after a crash gives the same result.json, bad presets are exit 2."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from mias.cli.main import main
+from mias.search.api import search
+
+
+def _result(run):
+    return json.loads((run / "search" / "result.json").read_text())
+
+
+def test_tiny_search_writes_the_contract(tiny_prep, tiny_preset, tmp_path):
+    out = search(tiny_prep, tmp_path / "run", target="rpi3", preset=tiny_preset, device="cpu")
+    for name in ("result.json", "history.parquet", "archive.parquet", "progress.png",
+                 "hpo.db", "supernet.pt", "checkpoint.pt"):
+        assert (out / name).is_file(), name
+    r = _result(tmp_path / "run")
+    assert r["schema_version"] == 1 and r["arch_id"] and r["target"] == "rpi3"
+    assert "estimated" in r["latency"]["label"] and r["latency"]["source"] == "estimated"
+    assert all("estimated" in p["latency_source"] for p in r["pareto"])
+    pruned = [p for p in r["pruning_log"] if p["action"] == "pruned"]
+    assert pruned and {"layer", "candidate", "score", "metric", "latency_ms", "samples",
+                       "step"} <= set(pruned[0])
+    assert len(r["history"]) == 12 and r["history"][-1]["paths"] == 1
+    assert r["hpo"]["chosen"]["lr"] > 0 and len(r["hpo"]["trials"]) == 2
+    assert r["config"]["search"]["paths_per_step"] == 3
+
+
+def test_resume_after_a_crash_gives_the_same_result(tiny_prep, tiny_preset, tmp_path):
+    clean = search(tiny_prep, tmp_path / "a", target="rpi3", preset=tiny_preset, device="cpu")
+
+    def crash(step, row):
+        if step == 6:  # mid-epoch (4 steps per epoch), after the HPO and a pruning point
+            raise RuntimeError("simulated crash")
+
+    with pytest.raises(RuntimeError, match="simulated"):
+        search(tiny_prep, tmp_path / "b", target="rpi3", preset=tiny_preset, device="cpu",
+               on_step=crash)
+    assert not (tmp_path / "b" / "search").exists()
+    resumed = search(tiny_prep, tmp_path / "b", target="rpi3", preset=tiny_preset, device="cpu")
+    a, b = _result(clean.parent), _result(resumed.parent)
+    a.pop("prep"), b.pop("prep")
+    assert a == b
+
+
+def test_budget_is_honoured(tiny_prep, tiny_preset, tmp_path):
+    from mias.search.api import load_latency
+    from mias.search.controller import MiasSearch
+    from mias.train.data import PreparedData
+
+    no_lat = tiny_preset.model_copy(update={"search": tiny_preset.search.model_copy(
+        update={"eps_lat": 0.0})})
+    free = _result(search(tiny_prep, tmp_path / "free", target="rpi3", preset=no_lat,
+                          device="cpu").parent)
+    space = PreparedData.load(tiny_prep).space
+    _, predictor, _ = load_latency(tiny_prep, "rpi3")
+    fastest = MiasSearch(space, None, predictor, no_lat.search, seed=0, steps_per_epoch=4)
+    floor = predictor.predict(space, fastest.fastest()).value
+    assert free["latency"]["value"] > floor
+    budget = (floor + free["latency"]["value"]) / 2
+    r = _result(search(tiny_prep, tmp_path / "tight", target="rpi3", preset=no_lat,
+                       device="cpu", latency_budget_ms=budget).parent)
+    assert r["latency"]["value"] <= budget
+    assert r["schedule"]["latency_budget_ms"] == budget
+
+
+def test_impossible_budget_and_bad_preset_field_are_exit_2(tiny_prep, tmp_path, capsys):
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text("search:\n  epochs: lots\n")
+    assert main(["search", str(tiny_prep), "--out", str(tmp_path / "r"), "--config",
+                 str(cfg)]) == 2
+    err = capsys.readouterr().err
+    assert "search.epochs" in err and str(cfg) in err and "Traceback" not in err
+    cfg.write_text("search:\n  bogus: 1\n")
+    assert main(["search", str(tiny_prep), "--out", str(tmp_path / "r"), "--config",
+                 str(cfg)]) == 2
+    assert "search.bogus" in capsys.readouterr().err
+    assert main(["search", str(tiny_prep), "--out", str(tmp_path / "r"),
+                 "--latency-budget", "0.001"]) == 2
+    assert "fastest" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists() or not any((tmp_path / "r").iterdir())
