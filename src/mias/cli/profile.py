@@ -50,7 +50,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--target", help="the hardware to time: host, or a board (rpi3, rpi4) or "
                    "device YAML when run on that board")
-    p.add_argument("--device", dest="device_alias", help="deprecated alias of --target")
+    p.add_argument("--device", dest="device_alias", metavar="TARGET",
+                   help="deprecated alias of --target")
     p.add_argument("--space", type=Path,
                    help="PREP folder (its search_space.json) or a search_space.json file")
     p.add_argument("--out", type=Path, help="latency table to write "

@@ -62,7 +62,8 @@ class LutPredictor(LatencyPredictor):
 
     `block_ms` carries the correction's per-block terms (slope, boundary re-orders), so
     the sum of `block_ms` over an architecture differs from `predict` only by the
-    network's fixed cost, `fixed_ms`.
+    network's fixed cost, `fixed_ms`. A block's share is never below zero (a fitted
+    boundary term can overshoot on a block that is almost all re-order).
     """
 
     def __init__(self, table: LatencyTable, *, corrected: bool = True) -> None:
@@ -75,7 +76,7 @@ class LutPredictor(LatencyPredictor):
         fit = self.correction
         own = self.table.latency_ms(config.key) - self.table.overhead_ms
         boundary = 0.0 if config.role == "stem" else block_input_elems(config) / 1e6
-        return fit.slope * own + fit.boundary_ms_per_melem * boundary
+        return max(0.0, fit.slope * own + fit.boundary_ms_per_melem * boundary)
 
     @property
     def fixed_ms(self) -> float:
