@@ -81,16 +81,27 @@ def segmentation_case(pred: np.ndarray, truth: np.ndarray, spacing: Sequence[flo
     return out
 
 
+def binary_metric(name: str, y_true: np.ndarray, y_pred: np.ndarray, beta: float,
+                  average: str = "binary") -> float:
+    """One of precision, recall, f1, f_beta (scikit-learn; 0 where undefined) or
+    balanced_accuracy — only the one asked for, as the bootstrap calls it per resample."""
+    if name == "balanced_accuracy":
+        return _balanced_accuracy(y_true, y_pred)
+    kw: dict[str, Any] = {"average": average, "zero_division": 0}
+    if name == "f_beta":
+        return float(fbeta_score(y_true, y_pred, beta=beta, **kw))
+    fn = {"precision": precision_score, "recall": recall_score, "f1": f1_score}[name]
+    return float(fn(y_true, y_pred, **kw))
+
+
+BINARY_METRICS = ("precision", "recall", "f1", "f_beta", "balanced_accuracy")
+
+
 def binary_metrics(y_true: Sequence[int], y_pred: Sequence[int], beta: float,
                    average: str = "binary") -> dict[str, float]:
-    """Precision, recall, F1, F-β (scikit-learn; 0 where undefined) and balanced accuracy."""
-    kw: dict[str, Any] = {"average": average, "zero_division": 0}
+    """Every metric of `BINARY_METRICS`."""
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
-    return {"precision": float(precision_score(y_true, y_pred, **kw)),
-            "recall": float(recall_score(y_true, y_pred, **kw)),
-            "f1": float(f1_score(y_true, y_pred, **kw)),
-            "f_beta": float(fbeta_score(y_true, y_pred, beta=beta, **kw)),
-            "balanced_accuracy": _balanced_accuracy(y_true, y_pred)}
+    return {m: binary_metric(m, y_true, y_pred, beta, average) for m in BINARY_METRICS}
 
 
 def _balanced_accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from mias.records import TaskSpec
-from mias.train.metrics import binary_metrics, roc_auc, volume_errors
+from mias.train.metrics import BINARY_METRICS, binary_metric, roc_auc, volume_errors
 from mias.train.original import SUBGROUP_ATTRIBUTES
 from mias.train.stats import Statistic, figure, mean_of, subgroup_figures
 
@@ -37,9 +37,9 @@ def case_rel_volume_error(rows: Rows, structures: Sequence[str]) -> np.ndarray:
 def _detection_stats(y_true: np.ndarray, y_pred: np.ndarray,
                      beta: float, average: str) -> dict[str, Callable[[np.ndarray], float]]:
     def make(name: str) -> Callable[[np.ndarray], float]:
-        return lambda i: binary_metrics(y_true[i], y_pred[i], beta, average)[name]
+        return lambda i: binary_metric(name, y_true[i], y_pred[i], beta, average)
 
-    return {k: make(k) for k in ("precision", "recall", "f1", "f_beta", "balanced_accuracy")}
+    return {k: make(k) for k in BINARY_METRICS}
 
 
 def summarise(rows: Rows, task: TaskSpec, *, beta: float, resamples: int, confidence: float,
@@ -88,8 +88,8 @@ def summarise(rows: Rows, task: TaskSpec, *, beta: float, resamples: int, confid
         out["roc_auc"] = fig(lambda i: roc_auc(y_true[i], scores[i]))
 
         def sub(name: str) -> Callable[[np.ndarray], Statistic]:
-            return lambda m: (lambda i: binary_metrics(y_true[m][i], y_pred[m][i], beta,
-                                                       average)[name])
+            return lambda m: (lambda i: binary_metric(name, y_true[m][i], y_pred[m][i], beta,
+                                                      average))
 
         groups_stats = {"balanced_accuracy": sub("balanced_accuracy"), "f_beta": sub("f_beta")}
     else:
