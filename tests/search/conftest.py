@@ -11,7 +11,7 @@ from mias.data.synth import synthesize
 from mias.presets import load_preset
 
 TINY = {
-    "search": {"epochs": 3, "steps_per_epoch": 4, "batch": 2, "patch": [16, 16, 16],
+    "search": {"epochs": 3, "steps_per_epoch": 4, "batch": 2, "patch_voxels": 4096,
                "paths_per_step": 3, "val_batch": 1, "warmup_epochs": 0,
                "prune": [{"at": 0.25, "keep": 4}, {"at": 0.5, "keep": 2},
                          {"at": 0.75, "keep": 1}],

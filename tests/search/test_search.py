@@ -85,3 +85,18 @@ def test_impossible_budget_and_bad_preset_field_are_exit_2(tiny_prep, tmp_path, 
                  "--latency-budget", "0.001"]) == 2
     assert "fastest" in capsys.readouterr().err
     assert not (tmp_path / "r").exists() or not any((tmp_path / "r").iterdir())
+
+
+@pytest.mark.parametrize("fixture", ["tiny_xray_prep", "tiny_brain_prep"])
+def test_search_runs_on_classification_and_multichannel_tasks(fixture, tiny_preset, tmp_path,
+                                                              request):
+    prep = request.getfixturevalue(fixture)
+    quick = tiny_preset.model_copy(update={"search": tiny_preset.search.model_copy(
+        update={"epochs": 2, "hpo": tiny_preset.search.hpo.model_copy(
+            update={"enabled": False})})})
+    r = _result(search(prep, tmp_path / "run", target="rpi3", preset=quick,
+                       device="cpu").parent)
+    assert r["arch_id"] and r["pareto"] and len(r["history"]) == 8
+    assert r["hpo"] is None
+    kind = json.loads((prep / "manifest.json").read_text())["task"]["kind"]
+    assert (r["arch"]["decoder"] == []) == (kind != "segmentation")

@@ -59,6 +59,8 @@ class SearchSettings(_Strict):
     steps_per_epoch: int | None = Field(None, ge=1, description="default: train cases / batch")
     batch: int = Field(ge=1)
     patch: list[int] | None = Field(None, description="training patch; default: the input shape")
+    patch_voxels: int | None = Field(None, ge=1, description="without `patch`: the input "
+                                     "scaled down evenly to about this many voxels")
     paths_per_step: int = Field(10, ge=1, description="K sub-networks sampled per step")
     optimizer: Literal["sgd"] = "sgd"
     lr: float = Field(gt=0)
@@ -96,6 +98,7 @@ class TrainSettings(_Strict):
     steps_per_epoch: int | None = Field(None, ge=1)
     batch: int = Field(ge=1)
     patch: list[int] | None = None
+    patch_voxels: int | None = Field(None, ge=1)
     optimizer: Literal["sgd"] = "sgd"
     lr: float = Field(gt=0)
     momentum: float = Field(0.9, ge=0, lt=1)

@@ -37,7 +37,8 @@ class SupernetEvaluator(Evaluator):
         self.hpo_storage = hpo_storage
         self.supernet = Supernet(data.space, seed=seed).to(device)
         self.loss_fn = task_loss(data.task)
-        patch = fit_patch(settings.patch, data.task.input_shape, total_stride(data.space))
+        patch = fit_patch(settings.patch, data.task.input_shape, total_stride(data.space),
+                     settings.patch_voxels)
         self.patch = patch
         self.train_sampler = PatchSampler(data.split("train"), data.task, patch, augment=True,
                                           seed=seed)

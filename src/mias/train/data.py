@@ -106,19 +106,22 @@ def _load_case(path: Path, record: CaseRecord, task: TaskSpec) -> Case:
     return Case(record.case_id, image, mask, target)
 
 
-def fit_patch(patch: Sequence[int] | None, shape: Sequence[int],
-              divisor: Sequence[int]) -> tuple[int, ...]:
-    """The training patch: the requested size, capped by the input and made a multiple of
-    the network's total stride per axis (MONAI's UNet fails otherwise; FIELD-NOTES)."""
-    want = tuple(shape) if patch is None else tuple(int(p) for p in patch)
-    if len(want) != len(shape):
-        raise InputError(None, f"patch {list(want)} has {len(want)} axes, the input has "
-                         f"{len(shape)}", "give one patch size per spatial axis")
-    out = []
-    for p, s, d in zip(want, shape, divisor, strict=True):
-        size = max(d, (min(p, s) // d) * d)
-        out.append(size)
-    return tuple(out)
+def fit_patch(patch: Sequence[int] | None, shape: Sequence[int], divisor: Sequence[int],
+              max_voxels: int | None = None) -> tuple[int, ...]:
+    """The training patch: the requested size (or the input scaled down evenly to about
+    `max_voxels`, which serves 2D and 3D tasks alike), capped by the input and made a
+    multiple of the network's total stride per axis (MONAI's UNet fails otherwise;
+    FIELD-NOTES)."""
+    if patch is not None and len(patch) != len(shape):
+        raise InputError(None, f"patch {list(patch)} has {len(patch)} axes, the input has "
+                         f"{len(shape)}", "give one patch size per spatial axis, or use "
+                         "patch_voxels")
+    want = [float(s) for s in shape] if patch is None else [float(p) for p in patch]
+    if patch is None and max_voxels is not None and np.prod(want) > max_voxels:
+        scale = (max_voxels / float(np.prod(want))) ** (1.0 / len(want))
+        want = [w * scale for w in want]
+    return tuple(max(d, min(round(p / d), s // d) * d)
+                 for p, s, d in zip(want, shape, divisor, strict=True))
 
 
 def total_stride(space: SearchSpace) -> tuple[int, ...]:

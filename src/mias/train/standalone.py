@@ -82,7 +82,8 @@ def steps_per_epoch(settings: TrainSettings, data: PreparedData) -> int:
 
 
 def training_patch(settings: TrainSettings, data: PreparedData) -> tuple[int, ...]:
-    return fit_patch(settings.patch, data.task.input_shape, total_stride(data.space))
+    return fit_patch(settings.patch, data.task.input_shape, total_stride(data.space),
+                     settings.patch_voxels)
 
 
 def make_optimizer(net: nn.Module, settings: TrainSettings) -> torch.optim.SGD:
