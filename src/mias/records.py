@@ -16,6 +16,12 @@ SCHEMA_VERSION = 1
 TaskKind = Literal["segmentation", "classification", "regression"]
 Sex = Literal["M", "F", "O", "unknown"]
 TASK_KINDS: tuple[str, ...] = ("segmentation", "classification", "regression")
+# The target metrics each task kind supports; the first is its default.
+TASK_METRICS: dict[str, tuple[str, ...]] = {
+    "segmentation": ("dice", "f_beta", "volume_error"),
+    "classification": ("f_beta",),
+    "regression": ("mae",),
+}
 SEXES: tuple[str, ...] = ("M", "F", "O", "unknown")
 
 

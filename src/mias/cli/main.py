@@ -8,10 +8,13 @@ stay light.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import logging
 import sys
 import traceback
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
 
 from mias import __version__
 from mias.errors import InputError
@@ -38,7 +41,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        rc = args.func(args)
+        with _quiet_libraries():
+            rc = args.func(args)
     except InputError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return exc.exit_code
@@ -51,6 +55,19 @@ def main(argv: Sequence[str] | None = None) -> int:
               file=sys.stderr)
         return 1
     return int(rc or 0)
+
+
+@contextlib.contextmanager
+def _quiet_libraries() -> Iterator[None]:
+    """Hide library warnings (matplotlib's, MONAI's...): they speak to developers, and mias
+    reports what the user must know itself. `python -W ...` still shows them."""
+    if sys.warnoptions:
+        yield
+        return
+    logging.getLogger("matplotlib").setLevel(logging.ERROR)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
 
 
 if __name__ == "__main__":

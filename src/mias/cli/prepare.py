@@ -5,25 +5,38 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from mias.cli.help import DefaultsFormatter
 from mias.records import TASK_KINDS
+
+FLAGS = {"task": "--task", "input_shape": "--input-shape", "labels_csv": "--labels",
+         "val_fraction": "--val-fraction", "test_fraction": "--test-fraction",
+         "seed": "--seed", "workers": "--workers", "target_metric": "--metric",
+         "beta": "--beta"}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("prepare", help="read, impute, transform, analyse and split a dataset",
-                       description=__doc__)
+                       description=__doc__, formatter_class=DefaultsFormatter)
     p.add_argument("data", type=Path, help="DICOM folder, NIfTI folder or Decathlon/nnU-Net folder")
     p.add_argument("--out", type=Path, required=True, help="output folder PREP")
-    p.add_argument("--task", choices=TASK_KINDS, help="task kind (default: from the data)")
-    p.add_argument("--input-shape", help="network input shape, e.g. 64x64 or 32x48x32")
+    p.add_argument("--task", choices=TASK_KINDS,
+                   help="task kind; without it, inferred from the masks or the label table")
+    p.add_argument("--input-shape", help="network input shape, e.g. 64x64 or 32x48x32; without "
+                   "it, planned from the data")
     p.add_argument("--labels", type=Path, help="CSV with columns case,label "
                    "(classification/regression)")
-    p.add_argument("--val-fraction", type=float, default=0.2)
-    p.add_argument("--test-fraction", type=float, default=0.0)
-    p.add_argument("--metric", help="target metric (dice, f_beta, mae, ...)")
-    p.add_argument("--beta", type=float, default=1.0, help="β of the F-β metric")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--val-fraction", type=float, default=0.2,
+                   help="share of subjects held out for validation")
+    p.add_argument("--test-fraction", type=float, default=0.0,
+                   help="share of subjects held out as a test set")
+    p.add_argument("--metric", help="target metric: dice, f_beta or volume_error "
+                   "(segmentation), f_beta (classification), mae (regression); without it, the "
+                   "first of these")
+    p.add_argument("--beta", type=float, default=1.0, help="β of the F-β metric (> 0)")
+    p.add_argument("--seed", type=int, default=0, help="random seed of the split and sampling")
     p.add_argument("--workers", type=int, default=2, help="parallel worker processes")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing PREP")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an earlier mias output at --out (never anything else)")
     p.set_defaults(func=run)
 
 
@@ -32,19 +45,14 @@ def run(args: argparse.Namespace) -> int:
     from mias.cli.progress import console, stage_progress
     from mias.data.planning import parse_shape
     from mias.data.prepare import PrepareConfig, prepare
-    from mias.errors import InputError
+    from mias.validation import validate_settings
 
-    for name, value in (("--val-fraction", args.val_fraction),
-                        ("--test-fraction", args.test_fraction)):
-        if not 0 <= value < 1:
-            raise InputError(None, f"{name} must be in [0, 1), got {value}",
-                             f"pass e.g. {name} 0.2")
-    config = PrepareConfig(
-        task=args.task, labels_csv=args.labels, val_fraction=args.val_fraction,
-        test_fraction=args.test_fraction, seed=args.seed, workers=max(1, args.workers),
-        target_metric=args.metric, beta=args.beta,
-        input_shape=parse_shape(args.input_shape) if args.input_shape else None,
-    )
+    config = validate_settings(PrepareConfig, {
+        "task": args.task, "labels_csv": args.labels, "val_fraction": args.val_fraction,
+        "test_fraction": args.test_fraction, "seed": args.seed, "workers": args.workers,
+        "target_metric": args.metric, "beta": args.beta,
+        "input_shape": parse_shape(args.input_shape) if args.input_shape else None,
+    }, FLAGS)
     with stage_progress() as update:
         out = prepare(args.data, args.out, config, overwrite=args.overwrite, progress=update)
     for warning in read_json(out / "manifest.json")["warnings"]:

@@ -24,6 +24,10 @@ from mias.records import CaseRecord
 NORMALIZATIONS: tuple[str, ...] = ("ct", "mri", "xray", "zscore")
 ANISOTROPY_RATIO = 3.0
 DEFAULT_MAX_VOXELS = {2: 256**2, 3: 128**3}
+# The largest input shape a user may ask for: 64 MiB per channel as float32, 64× the default
+# 3D bound and 256× the 2D one. Beyond it a prepared case no longer fits an edge device (a
+# Raspberry Pi 3 has 1 GB in all), and preparing the dataset would exhaust this machine.
+MAX_INPUT_VOXELS = 2**24
 CT_PERCENTILES = (0.5, 99.5)
 
 _MRI_MODALITIES = {
@@ -131,21 +135,37 @@ def normalization_for(modality: str) -> str:
 
 def parse_shape(text: str, spatial_dims: int | None = None) -> tuple[int, ...]:
     """Parse `--input-shape` text such as "32x48x32" (or "32,48,32") into a tuple."""
-    fix = "give positive integers joined by 'x', e.g. --input-shape 32x48x32 (3D) or 256x256 (2D)"
     parts = [p for p in re.split(r"\s*[x×,]\s*", str(text).strip().lower()) if p != ""]
     if not parts or not all(p.isdigit() for p in parts):
-        raise InputError(None, f"--input-shape {text!r} is not a shape", fix)
-    shape = tuple(int(p) for p in parts)
+        raise InputError(None, f"--input-shape {text!r} is not a shape", _SHAPE_FIX)
+    return check_input_shape(tuple(int(p) for p in parts), spatial_dims)
+
+
+_SHAPE_FIX = ("give positive integers joined by 'x', e.g. --input-shape 32x48x32 (3D) or "
+              "256x256 (2D)")
+
+
+def check_input_shape(shape: Sequence[int], spatial_dims: int | None = None) -> tuple[int, ...]:
+    """A network input shape: 2 or 3 positive axes (`spatial_dims` if given), bounded size."""
+    shape = tuple(int(s) for s in shape)
+    text = "x".join(str(s) for s in shape)
     if any(s <= 0 for s in shape):
-        raise InputError(None, f"--input-shape {text!r} has a zero-sized axis", fix)
+        raise InputError(None, f"--input-shape {text} has a zero-sized axis", _SHAPE_FIX)
     if len(shape) not in (2, 3):
-        raise InputError(None, f"--input-shape {text!r} has {len(shape)} axes, not 2 or 3", fix)
+        raise InputError(None, f"--input-shape {text} has {len(shape)} axes, not 2 or 3",
+                         _SHAPE_FIX)
     if spatial_dims is not None and len(shape) != spatial_dims:
         raise InputError(
             None,
-            f"--input-shape {text!r} has {len(shape)} axes but the images are {spatial_dims}D",
-            fix,
+            f"--input-shape {text} has {len(shape)} axes but the images are {spatial_dims}D",
+            _SHAPE_FIX,
         )
+    if math.prod(shape) > MAX_INPUT_VOXELS:
+        raise InputError(None, f"--input-shape {text} has {math.prod(shape):,} voxels, more "
+                               f"than the {MAX_INPUT_VOXELS:,} an edge-device network input "
+                               "can hold",
+                         "ask for a smaller shape, or leave --input-shape out to let mias plan "
+                         "it from the data")
     return shape
 
 
@@ -167,14 +187,7 @@ def plan_preprocessing(
         limit = max_voxels or DEFAULT_MAX_VOXELS[spatial_dims]
         shape, target = _plan_shape(shapes * spacings / np.array(target), target, limit, reasons)
     else:
-        shape = tuple(int(s) for s in input_shape)
-        if len(shape) != spatial_dims or any(s <= 0 for s in shape):
-            raise InputError(
-                None,
-                f"input shape {shape} does not fit {spatial_dims}D images",
-                f"give {spatial_dims} positive sizes, e.g. --input-shape "
-                + "x".join(["32"] * spatial_dims),
-            )
+        shape = check_input_shape(input_shape, spatial_dims)
         reasons["input_shape"] = "given by the user"
     modality = Counter(r.modality for r in records).most_common(1)[0][0]
     norm = normalization_for(modality)

@@ -25,20 +25,26 @@ def test_dicom_format(tmp_path: Path) -> None:
 
 def test_unknown_task_lists_the_generators(tmp_path: Path,
                                            capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["synth", "lungs", "--out", str(tmp_path / "x")]) == 2
+    with pytest.raises(SystemExit) as exit_info:
+        main(["synth", "lungs", "--out", str(tmp_path / "x")])
+    assert exit_info.value.code == 2
     err = capsys.readouterr().err
-    assert "lungs" in err and "braintumour, hippocampus, xray" in err
+    assert "lungs" in err and all(f"'{t}'" in err for t in ("braintumour", "hippocampus", "xray"))
     assert not (tmp_path / "x").exists()
 
 
-def test_refuses_a_non_empty_out_unless_overwrite(tmp_path: Path) -> None:
+def test_overwrite_replaces_an_earlier_synth_output_but_never_other_folders(
+        tmp_path: Path) -> None:
     out = tmp_path / "busy"
     out.mkdir()
     (out / "keep.txt").write_text("user data")
     args = ["synth", "hippocampus", "--out", str(out), "--cases", "2"]
     assert main(args) == 2 and (out / "keep.txt").exists()
-    assert main([*args, "--overwrite"]) == 0
-    assert not (out / "keep.txt").exists() and (out / "dataset.json").exists()
+    assert main([*args, "--overwrite"]) == 2 and (out / "keep.txt").read_text() == "user data"
+    fresh = tmp_path / "fresh"
+    assert main([*args[:3], str(fresh), "--cases", "2"]) == 0
+    assert main([*args[:3], str(fresh), "--cases", "3", "--overwrite"]) == 0
+    assert json.loads((fresh / "dataset.json").read_text())["numTraining"] == 3
 
 
 def test_a_failure_leaves_nothing_behind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -7,6 +7,7 @@ converted, unknown is assumed mm and flagged). A 4D file holds channels on its l
 
 from __future__ import annotations
 
+import math
 import os
 import zlib
 from dataclasses import dataclass
@@ -24,6 +25,12 @@ from mias.errors import InputError
 NIFTI_SUFFIXES = (".nii.gz", ".nii")
 _UNIT_TO_MM = {"mm": 1.0, "micron": 1e-3, "meter": 1e3, "unknown": 1.0}
 _READ_ERRORS = (ImageFileError, OSError, EOFError, ValueError, zlib.error)
+# Voxels (all channels) mias decodes from one file: 2 GiB as float32, e.g. a 512×512×2048
+# CT. A header promising more is refused before any voxel is read.
+MAX_FILE_VOXELS = 2**29
+# DEFLATE cannot compress better than about 1032:1, so a .nii.gz of n bytes holds at most
+# that many times n bytes of voxels: a header promising more describes a truncated file.
+_MAX_DEFLATE_RATIO = 1032
 
 
 @dataclass(frozen=True)
@@ -85,6 +92,7 @@ def _info(img: nib.Nifti1Image, path: Path) -> NiftiInfo:
     if len(shape) not in (2, 3, 4):
         raise InputError(path, f"has {len(shape)} dimensions {shape}",
                          "store 2D/3D images, with channels (if any) on the 4th axis")
+    _check_data_size(img, path, shape)
     channels = shape[3] if len(shape) == 4 else 1
     shape3 = (*shape[:3], 1, 1)[:3]
     factor, imputed = _units(img)
@@ -103,6 +111,27 @@ def _info(img: nib.Nifti1Image, path: Path) -> NiftiInfo:
         raise InputError(path, f"shape {shape} is not a 2D or 3D image",
                          "remove the file or store a proper image")
     return NiftiInfo(path, grid, channels, imputed)
+
+
+def _check_data_size(img: nib.Nifti1Image, path: Path, shape: tuple[int, ...]) -> None:
+    """The file can hold the voxels its header promises, and they are few enough to decode."""
+    voxels = math.prod(shape)
+    if voxels > MAX_FILE_VOXELS:
+        raise InputError(path, f"the header promises {voxels:,} voxels {shape}, more than "
+                               f"the {MAX_FILE_VOXELS:,} mias decodes from one image",
+                         "crop or down-sample the image before preparing it, or fix the "
+                         "header's dim field if the image is not that large")
+    promised = voxels * img.header.get_data_dtype().itemsize
+    offset = int(img.header.get_data_offset())
+    size = path.stat().st_size
+    compressed = path.name.endswith(".gz")
+    capacity = size * _MAX_DEFLATE_RATIO if compressed else size - offset
+    if promised > capacity:
+        holds = (f"a {size:,}-byte compressed file holds at most {capacity:,} bytes"
+                 if compressed else f"the file holds {max(capacity, 0):,} bytes of voxel data")
+        raise InputError(path, f"the header promises {promised:,} bytes of voxels {shape} but "
+                               f"{holds}: the file is truncated or its header is wrong",
+                         "re-export or re-download the file")
 
 
 def load_image(path: Path) -> tuple[np.ndarray, NiftiInfo]:

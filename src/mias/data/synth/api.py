@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from mias.atomic import atomic_dir
+from mias.atomic import atomic_dir, check_output
 from mias.data.synth.cohort import build_cohort
 from mias.data.synth.dicom import DicomWriter
 from mias.data.synth.layout import LayoutWriter
@@ -13,10 +13,14 @@ from mias.data.synth.nifti import MsdWriter, NnunetWriter
 from mias.data.synth.registry import create_generator
 from mias.data.synth.tables import write_participants, write_targets
 from mias.errors import InputError
+from mias.validation import MAX_SEED
 
 LAYOUTS: dict[str, type[LayoutWriter]] = {"nifti": MsdWriter, "nnunet": NnunetWriter,
                                           "dicom": DicomWriter}
 Progress = Callable[[str, int, int], None]
+# Stand-ins are for demos, tests and benchmarks: the largest Decathlon task, BrainTumour, has
+# 484 training cases, so ten thousand is generous and still keeps a typo from filling a disk.
+MAX_CASES = 10_000
 
 
 def synthesize(task: str, out: str | Path, *, cases: int, seed: int = 0, fmt: str = "nifti",
@@ -29,11 +33,15 @@ def synthesize(task: str, out: str | Path, *, cases: int, seed: int = 0, fmt: st
     generator = create_generator(task)
     if fmt not in LAYOUTS:
         raise InputError(None, f"unknown format {fmt!r}", f"choose one of: {', '.join(LAYOUTS)}")
-    if cases < 1:
-        raise InputError(None, f"cannot synthesise {cases} cases", "ask for at least 1 case")
-    scans = build_cohort(generator, cases, seed)
+    if not 1 <= cases <= MAX_CASES:
+        raise InputError(None, f"cannot synthesise {cases} cases",
+                         f"ask for at least 1 and at most {MAX_CASES} cases")
+    if not 0 <= seed <= MAX_SEED:
+        raise InputError(None, f"seed {seed} is out of range", f"give a seed in 0..{MAX_SEED}")
     out = Path(out)
-    with atomic_dir(out, overwrite=overwrite) as root:
+    check_output(out, overwrite=overwrite)
+    scans = build_cohort(generator, cases, seed)
+    with atomic_dir(out, overwrite=overwrite, stage="synth") as root:
         writer = LAYOUTS[fmt](root, generator.info, scans, seed)
         targets: dict[str, float | int] = {}
         for done, scan in enumerate(scans, start=1):
