@@ -19,15 +19,16 @@ def test_prune_layer_drops_the_worst_scores():
     est = {0: (0.8, 10), 1: (0.7, 10), 2: (0.9, 10), 3: (0.5, 10)}
     lat = {0: 10.0, 1: 1.0, 2: 50.0, 3: 1.0}
     # score = 0.6*m - 0.4*lat/100: a .44, b .416, c .34, d .296
-    drops, decisions = prune_layer("enc0", names, [0, 1, 2, 3], est, lat, 2, eps_ce=0.6,
-                                   eps_lat=0.4, reference_ms=100.0, step=7)
-    assert drops == [3, 2]
-    by = {d.candidate: d for d in decisions}
-    assert by["d"].action == by["c"].action == "pruned"
-    assert by["a"].score == pytest.approx(0.6 * 0.8 - 0.4 * 0.1)
-    assert by["a"].samples == 10 and by["c"].latency_ms == 50.0 and by["a"].step == 7
+    drops, decisions = prune_layer("enc0", names, est, lat, 2, eps_ce=0.6, eps_lat=0.4,
+                                   reference_ms=100.0, step=7)
+    assert drops == [2, 3]
+    by = {d["candidate"]: d for d in decisions}
+    assert by["d"]["action"] == by["c"]["action"] == "pruned"
+    assert by["a"]["action"] == by["b"]["action"] == "kept"
+    assert by["a"]["score"] == pytest.approx(0.6 * 0.8 - 0.4 * 0.1)
+    assert by["a"]["samples"] == 10 and by["c"]["latency_ms"] == 50.0 and by["a"]["step"] == 7
     # without a latency term the slow, accurate candidate survives
-    drops, _ = prune_layer("enc0", names, [0, 1, 2, 3], est, lat, 2, eps_ce=1.0, eps_lat=0.0,
+    drops, _ = prune_layer("enc0", names, est, lat, 2, eps_ce=1.0, eps_lat=0.0,
                            reference_ms=100.0, step=7)
     assert sorted(drops) == [1, 3]
 

@@ -32,7 +32,7 @@ from mias.presets import SearchSettings
 from mias.search.evaluator import Evaluator, PathScore
 from mias.search.latency import LatencyModel, mias_loss
 from mias.search.pareto import Archive, non_dominated
-from mias.search.pruning import CandidateStats, Decision, apply_drops, prune_layer
+from mias.search.pruning import CandidateStats, apply_drops, decisions, ranked, trade_off
 from mias.search.samplers import create_sampler
 from mias.search.state import CandidateMask, Distribution, all_layers, arch_indices, from_indices
 from mias.space import Architecture, SearchSpace
@@ -266,29 +266,21 @@ class MiasSearch:
                        else self.latency.candidate_ms(n, depth_p, layer_p))
             lat = {i: float(lat_all[i]) for i in alive}
             evidence[n] = (est, lat)
-            scores = {i: s.eps_ce * est[i][0] - s.eps_lat * lat[i] / ref for i in alive}
-            ranked = sorted(alive, key=lambda i: (-scores[i], lat[i], i))
-            kept = ranked[:keep]
-            if self.budget is not None:
-                fastest = min(alive, key=lambda i: (lat[i], i))
-                if fastest not in kept and keep > 1:
-                    kept = [*kept[:-1], fastest]
+            scores = trade_off(est, lat, eps_ce=s.eps_ce, eps_lat=s.eps_lat, reference_ms=ref)
+            kept = ranked(scores, lat)[:keep]
+            fastest = min(alive, key=lambda i: (lat[i], i))
+            if self.budget is not None and keep > 1 and fastest not in kept:
+                kept = [*kept[:-1], fastest]
             chosen[n] = kept
         if keep == 1 and self.budget is not None:
             chosen = self._fit_budget(chosen, evidence, st.mask)
         for n, kept in chosen.items():
-            alive = st.mask.alive_depths() if n == "depth" else st.mask.alive(n)
             names = ([f"depth {d}" for d in self.space.depths] if n == "depth"
                      else [c.key for c in self.space.candidates(n)])
             est, lat = evidence[n]
-            drops, decisions = prune_layer(n, names, alive, est, lat, len(alive),
-                                           eps_ce=s.eps_ce, eps_lat=s.eps_lat,
-                                           reference_ms=ref, step=st.step)
-            drops = [i for i in alive if i not in kept]
-            for dec in decisions:
-                action = "pruned" if names.index(dec.candidate) in drops else "kept"
-                st.pruning_log.append({**Decision(**{**dec.__dict__, "action": action}).to_dict(),
-                                       "keep": keep})
+            scores = trade_off(est, lat, eps_ce=s.eps_ce, eps_lat=s.eps_lat, reference_ms=ref)
+            st.pruning_log += decisions(n, names, kept, est, lat, scores, st.step, keep)
+            drops = [i for i in lat if i not in kept]
             st.mask = apply_drops(st.mask, n, drops)
             if n != "depth":
                 for i in drops:
@@ -316,7 +308,8 @@ class MiasSearch:
 
         def score(n: str, i: int) -> float:
             est, lat = evidence[n]
-            return s.eps_ce * est[i][0] - s.eps_lat * lat[i] / ref
+            return trade_off({i: est[i]}, lat, eps_ce=s.eps_ce, eps_lat=s.eps_lat,
+                             reference_ms=ref)[i]
 
         pick = {n: v[0] for n, v in chosen.items()}
 

@@ -78,16 +78,35 @@ class Decision:
                 "latency_ms": self.latency_ms, "samples": self.samples}
 
 
-def prune_layer(layer: str, names: list[str], alive: list[int], est: dict[int, tuple[float, int]],
+def trade_off(est: dict[int, tuple[float, int]], latency_ms: dict[int, float], *,
+              eps_ce: float, eps_lat: float, reference_ms: float) -> dict[int, float]:
+    """score = ε_ce · m̂ − ε_lat · lat / reference, per candidate."""
+    return {i: eps_ce * est[i][0] - eps_lat * latency_ms[i] / reference_ms for i in est}
+
+
+def ranked(scores: dict[int, float], latency_ms: dict[int, float]) -> list[int]:
+    """Best first; ties go to the faster, then the earlier candidate."""
+    return sorted(scores, key=lambda i: (-scores[i], latency_ms[i], i))
+
+
+def decisions(layer: str, names: list[str], kept: list[int], est: dict[int, tuple[float, int]],
+              latency_ms: dict[int, float], scores: dict[int, float], step: int,
+              keep: int) -> list[dict[str, Any]]:
+    """One log record per alive candidate, best first."""
+    return [Decision(step, layer, names[i], "kept" if i in kept else "pruned", scores[i],
+                     est[i][0], latency_ms[i], est[i][1]).to_dict() | {"keep": keep}
+            for i in ranked(scores, latency_ms)]
+
+
+def prune_layer(layer: str, names: list[str], est: dict[int, tuple[float, int]],
                 latency_ms: dict[int, float], keep: int, *, eps_ce: float, eps_lat: float,
-                reference_ms: float, step: int) -> tuple[list[int], list[Decision]]:
-    """Indices to drop (worst first) and the decisions for every alive candidate."""
-    scores = {i: eps_ce * est[i][0] - eps_lat * latency_ms[i] / reference_ms for i in alive}
-    ranked = sorted(alive, key=lambda i: (-scores[i], latency_ms[i], i))
-    drop = ranked[keep:]
-    decisions = [Decision(step, layer, names[i], "pruned" if i in drop else "kept", scores[i],
-                          est[i][0], latency_ms[i], est[i][1]) for i in ranked]
-    return list(reversed(drop)), decisions
+                reference_ms: float, step: int) -> tuple[list[int], list[dict[str, Any]]]:
+    """Keep the `keep` best trade-offs: (indices dropped, decisions)."""
+    scores = trade_off(est, latency_ms, eps_ce=eps_ce, eps_lat=eps_lat,
+                       reference_ms=reference_ms)
+    kept = ranked(scores, latency_ms)[:keep]
+    return ([i for i in ranked(scores, latency_ms) if i not in kept],
+            decisions(layer, names, kept, est, latency_ms, scores, step, keep))
 
 
 def apply_drops(mask: CandidateMask, layer: str, drops: list[int]) -> CandidateMask:
