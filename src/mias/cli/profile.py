@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 DEPRECATED_DEVICE = ("note: `mias profile --device` is deprecated; use --target (across mias, "
                      "--target names the hardware a network is for, --device where PyTorch "
                      "computes)")
+# A median spread between rounds above this means the machine was too busy to trust.
+BUSY_SPREAD = 0.10
 
 
 class ProfileSettings(BaseModel):
@@ -184,14 +186,21 @@ def _time(args: argparse.Namespace, settings: ProfileSettings, device: DevicePro
 
 
 def _summary(table: LatencyTable, seconds: float) -> None:
+    import numpy as np
+
     from mias.cli.progress import console
 
-    spreads = sorted(e.spread for e in table.entries.values())
+    entries = table.entries.values()
+    spread = float(np.median([e.spread for e in entries]))
+    others = float(np.mean([e.other_load or 0.0 for e in entries]))
     console.print(f"measured {len(table)} blocks on [bold]{table.device.name}[/] "
                   f"({table.machine.describe()}; {table.runtime}, {table.threads} threads) "
-                  f"in {seconds:.0f} s; median spread between rounds "
-                  f"{spreads[len(spreads) // 2]:.1%}; per-call overhead "
-                  f"{table.overhead_ms * 1000:.0f} µs")
+                  f"in {seconds:.0f} s; median spread between rounds {spread:.1%}; per-call "
+                  f"overhead {table.overhead_ms * 1000:.0f} µs")
+    if spread > BUSY_SPREAD:
+        console.print(f"[yellow]warning[/]: rounds disagree by {spread:.0%} (other processes "
+                      f"used {others:.1f} cores meanwhile); on a machine this busy even "
+                      "ratios to the reference drift: re-run when it is idle")
     fix = table.correction
     if fix is not None:
         tried = ", ".join(f"{form} {mape:.1%}" for form, mape in fix.loo_mape.items())
