@@ -18,6 +18,7 @@ from tests.pipeline.corpus import tree_digest
 from mias.data import prepare as prepare_module
 from mias.data.prepare import PrepareConfig, prepare
 from mias.data.synth import synthesize
+from mias.errors import InputError
 
 CASES = 6
 CONFIG = PrepareConfig(workers=1, seed=2)
@@ -127,5 +128,16 @@ def test_a_kill_during_the_ct_normalisation_never_normalises_twice(ct_data, clea
     partial = tmp_path / ".P.partial"
     assert any(".tmp-" in p.name for p in partial.rglob("*")), "the kill tore a write"
     prepare(ct_data, out, CONFIG)
+    assert tree_digest(out) == clean_run
+    assert [p.name for p in tmp_path.iterdir()] == ["P"]
+
+
+def test_overwrite_replaces_an_earlier_prep_whole(ct_data, clean_run, tmp_path):
+    out = tmp_path / "P"
+    prepare(ct_data, out, CONFIG)
+    (out / "cases" / "stray.npz").write_bytes(b"left by hand")
+    with pytest.raises(InputError, match="--overwrite"):
+        prepare(ct_data, out, CONFIG)
+    prepare(ct_data, out, CONFIG, overwrite=True)
     assert tree_digest(out) == clean_run
     assert [p.name for p in tmp_path.iterdir()] == ["P"]

@@ -58,6 +58,8 @@ Progress = Callable[[str, int, int], None]
 MapFn = Callable[..., Iterable[Any]]
 CT_SAMPLE_PER_CASE = 20_000
 WORK_DIR, LEDGER_DIR = ".work", ".ledger"
+OUTPUT_FILES = ("manifest.json", "splits.json", "demographics.json", "demographics.html",
+                "search_space.json")
 
 
 class PrepareConfig(BaseModel):
@@ -306,7 +308,8 @@ def _expected_bytes(task: TaskSpec, cases: int, plan: PreprocessPlan) -> int:
 
 
 def _keep_only(folder: Path, names: set[str]) -> None:
-    """Delete what an earlier run left in `folder` for cases no longer in the dataset."""
+    """Delete from `folder` all but `names`: the work files of the passes, and what killed
+    or earlier runs left there (cases no longer in the dataset, torn temporary files)."""
     for path in folder.iterdir():
         if path.name not in names:
             if path.is_dir():
@@ -351,8 +354,7 @@ def prepare(data: str | Path, out: str | Path, config: PrepareConfig | None = No
             _write_records(tmp, source, task, plan, records, results, config, map_fn)
         write_json(tmp / "search_space.json", space.to_dict())
         _keep_only(cases_dir, {f"{r.case_id}.npz" for r in records})
-        shutil.rmtree(work_dir, ignore_errors=True)
-        shutil.rmtree(ledger.folder, ignore_errors=True)
+        _keep_only(tmp, {*OUTPUT_FILES, cases_dir.name, *(p.name for p in tmp.glob(".mias-*"))})
     return out
 
 
