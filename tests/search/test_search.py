@@ -100,3 +100,16 @@ def test_search_runs_on_classification_and_multichannel_tasks(fixture, tiny_pres
     assert r["hpo"] is None
     kind = json.loads((prep / "manifest.json").read_text())["task"]["kind"]
     assert (r["arch"]["decoder"] == []) == (kind != "segmentation")
+
+
+def test_search_never_writes_into_its_input(tiny_prep, tiny_preset, tmp_path, capsys):
+    before = sorted(p.name for p in tiny_prep.iterdir())
+    assert main(["search", str(tiny_prep), "--out", str(tiny_prep), "--config",
+                 str(_write(tmp_path / "c.yaml", "search: {epochs: 1}\n"))]) == 2
+    assert "Traceback" not in capsys.readouterr().err
+    assert sorted(p.name for p in tiny_prep.iterdir()) == before
+
+
+def _write(path, text):
+    path.write_text(text)
+    return path

@@ -69,7 +69,8 @@ def search(prep: str | Path, run: str | Path, *, target: str, preset: Preset,
         {"data": data.fingerprint, "config": config, "target": provenance, "seed": seed,
          "budget": latency_budget_ms, "device": dev.type}, sort_keys=True).encode()).hexdigest()
     final = run / "search"
-    with resumable_dir(final, fingerprint, overwrite=overwrite) as (tmp, resumed):
+    with resumable_dir(final, fingerprint, overwrite=overwrite, inputs=(prep,),
+                       stage="search") as (tmp, resumed):
         evaluator = SupernetEvaluator(data, s, scorer, device=dev, seed=seed,
                                       hpo_storage=tmp / "hpo.db")
         engine = MiasSearch(data.space, evaluator, predictor, s, seed=seed,
