@@ -19,7 +19,7 @@ from collections.abc import Iterator, Sequence
 from mias import __version__
 from mias.errors import InputError
 
-COMMAND_MODULES: tuple[str, ...] = ("synth", "prepare", "profile", "demo", "search", "train", "export", "predict")
+COMMAND_MODULES: tuple[str, ...] = ("synth", "prepare", "profile", "demo", "search", "train", "export", "predict", "bench")
 
 
 class _Parser(argparse.ArgumentParser):

@@ -6,7 +6,7 @@ case is a pure function of the seed.
 """
 
 # The generator modules register themselves on import.
-from mias.data.synth import braintumour, hippocampus, xray  # noqa: F401
+from mias.data.synth import braintumour, hippocampus, organs, scaled, xray  # noqa: F401
 from mias.data.synth.api import LAYOUTS, synthesize
 from mias.data.synth.base import CaseGenerator, Scan, Subject, SyntheticCase, TaskInfo
 from mias.data.synth.dicom import planted_identifiers

@@ -1,0 +1,176 @@
+"""`MedNasBench`: the query API, in the style of NAS-Bench-201 and HW-NAS-Bench.
+
+    bench = MedNasBench.load()                  # the table shipped inside the package
+    bench.tasks(); bench.archs("Hippocampus")
+    bench.query(arch, "Hippocampus", "rpi3")    # one record: metrics, latency, energy, sources
+    bench.best("Hippocampus", "rpi3", latency_budget_ms=20)
+    bench.pareto("Hippocampus", "rpi3")
+
+Rows are indexed by (task, arch id) once at load, so a query is a dict lookup.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cached_property
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mias.bench.surrogate import Surrogate
+from mias.bench.table import read_table
+from mias.errors import InputError
+from mias.space import Architecture, SearchSpace
+
+SHIPPED_TABLE = "mednasbench.parquet"
+JSON_COLUMNS = ("dice_by_structure", "jaccard_by_structure", "hd95_by_structure")
+
+
+def shipped_table_path() -> Path:
+    return Path(str(resources.files("mias.bench") / "data" / SHIPPED_TABLE))
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
+
+
+class MedNasBench:
+    """A loaded benchmark table with its metadata."""
+
+    def __init__(self, frame: pd.DataFrame, meta: dict[str, Any], path: Path | None = None):
+        self.frame = frame
+        self.meta = meta
+        self.path = path
+        self._rows: dict[tuple[str, str], dict[str, Any]] = {}
+        # Architecture.id hashes its JSON form (~1 ms); equal frozen dataclasses hash fast.
+        self._by_arch: dict[tuple[str, Architecture], dict[str, Any]] = {}
+        for record in frame.to_dict("records"):
+            row = {k: _clean(v) for k, v in record.items()}
+            for col in JSON_COLUMNS:
+                if isinstance(row.get(col), str):
+                    row[col] = json.loads(row[col])
+            self._rows[(row["task"], row["arch_id"])] = row
+            arch = Architecture.from_dict(json.loads(row["arch"]))
+            self._by_arch[(row["task"], arch)] = row
+        self._surrogates: dict[str, Surrogate] = {}
+        self._by_task: dict[str, list[dict[str, Any]]] = {}
+        for (task, _), row in self._rows.items():
+            self._by_task.setdefault(task, []).append(row)
+
+    @classmethod
+    def load(cls, path: str | Path | None = None) -> MedNasBench:
+        """The table at `path`, or the one shipped with mias."""
+        target = shipped_table_path() if path is None else Path(path)
+        frame, meta = read_table(target)
+        return cls(frame, meta, target)
+
+    # ---- what the table holds -----------------------------------------------------------
+
+    def tasks(self) -> list[str]:
+        """Task names in build order (the metadata's keys are sorted)."""
+        return list(self._by_task)
+
+    def devices(self) -> list[str]:
+        return list(self.meta["devices"])
+
+    def archs(self, task: str) -> list[Architecture]:
+        return [Architecture.from_dict(json.loads(r["arch"])) for r in self._task_rows(task)]
+
+    def space(self, task: str) -> SearchSpace:
+        return self._spaces[self._check_task(task)]
+
+    def surrogate(self, task: str) -> Surrogate:
+        """The task's surrogate, fitted from the table (deterministic: same seed as the build)."""
+        if task not in self._surrogates:
+            rows = self._task_rows(task)
+            archs = [Architecture.from_dict(json.loads(r["arch"])) for r in rows]
+            seed = int(self.meta.get("seeds", {}).get("training", 0))
+            self._surrogates[task] = Surrogate.fit(self.space(task), archs,
+                                                   [r["metric"] for r in rows], seed=seed)
+        return self._surrogates[task]
+
+    @cached_property
+    def _spaces(self) -> dict[str, SearchSpace]:
+        return {t: SearchSpace.from_dict(m["space"]) for t, m in self.meta["tasks"].items()}
+
+    # ---- queries ------------------------------------------------------------------------
+
+    def query(self, arch: Architecture | str, task: str, device: str) -> dict[str, Any]:
+        """One architecture's record on `task`, with `device`'s latency and energy."""
+        row = self._row(arch, task)
+        if row is None:
+            self._check_task(task)
+            arch_id = arch if isinstance(arch, str) else arch.id
+            raise InputError(None, f"architecture {arch_id} is not in the table for {task}",
+                             "pick one from archs(task), or use the surrogate for others")
+        return self._record(row, self._check_device(device))
+
+    def best(self, task: str, device: str, latency_budget_ms: float | None = None
+             ) -> dict[str, Any] | None:
+        """The highest-metric architecture within the latency budget (None if none fits)."""
+        dev = self._check_device(device)
+        key = f"latency_ms__{dev}"
+        fits = [r for r in self._task_rows(task)
+                if latency_budget_ms is None or r[key] <= latency_budget_ms]
+        if not fits:
+            return None
+        return self._record(max(fits, key=lambda r: (r["metric"], -r[key])), dev)
+
+    def pareto(self, task: str, device: str) -> list[dict[str, Any]]:
+        """Non-dominated architectures (higher metric, lower latency), fastest first."""
+        dev = self._check_device(device)
+        key = f"latency_ms__{dev}"
+        front, best = [], -np.inf
+        for row in sorted(self._task_rows(task), key=lambda r: (r[key], -r["metric"])):
+            if row["metric"] > best:
+                front.append(self._record(row, dev))
+                best = row["metric"]
+        return front
+
+    def latency(self, arch: Architecture | str, task: str, device: str) -> float | None:
+        row = self._row(arch, task)
+        return None if row is None else row[f"latency_ms__{device}"]
+
+    def metric(self, arch: Architecture | str, task: str) -> float | None:
+        """The table's metric, or None when the table does not hold `arch`."""
+        row = self._row(arch, task)
+        return None if row is None else row["metric"]
+
+    def _row(self, arch: Architecture | str, task: str) -> dict[str, Any] | None:
+        if isinstance(arch, str):
+            return self._rows.get((task, arch))
+        return self._by_arch.get((task, arch))
+
+    # ---- helpers ------------------------------------------------------------------------
+
+    def _record(self, row: dict[str, Any], device: str) -> dict[str, Any]:
+        out = {k: v for k, v in row.items() if "__" not in k}
+        out["arch"] = json.loads(row["arch"])
+        out["device"] = device
+        for name in ("latency_ms", "latency_source", "latency_label", "energy_mj",
+                     "energy_source", "memory_fits"):
+            out[name] = row.get(f"{name}__{device}")
+        return out
+
+    def _task_rows(self, task: str) -> list[dict[str, Any]]:
+        return self._by_task[self._check_task(task)]
+
+    def _check_task(self, task: str) -> str:
+        if task not in self.meta["tasks"]:
+            raise InputError(self.path, f"task {task!r} is not in the table",
+                             f"choose one of: {', '.join(self.tasks())}")
+        return task
+
+    def _check_device(self, device: str) -> str:
+        if device not in self.meta["devices"]:
+            raise InputError(self.path, f"device {device!r} is not in the table",
+                             f"choose one of: {', '.join(self.devices())} (or rebuild with "
+                             f"--devices {device})")
+        return device

@@ -1,0 +1,194 @@
+"""`mias bench build`: prepare the tasks, train a fixed seeded list of designs, write the table.
+
+The list is seeded and shared by all tasks: genotypes are drawn from one stream and
+projected onto each task's space until every task has `archs` distinct architectures, so
+the multi-task protocol can follow one design across tasks. Cells fan out over Ray or a
+process pool and are cached on disk; efficiency columns and the surrogate are computed
+once the cells are in.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
+
+from mias import __version__
+from mias.bench.cells import CellJob, cached_row
+from mias.bench.efficiency import DeviceModel, cost_columns, device_models
+from mias.bench.fanout import run_cells
+from mias.bench.genotype import Genotype, project, sample_genotype, space_ops
+from mias.bench.prep import prepare_task
+from mias.bench.surrogate import held_out_quality
+from mias.bench.table import COLUMNS, write_table
+from mias.bench.tasks import DETECTION_MIN_VOXELS, get_task, task_names
+from mias.presets.models import TrainSettings
+from mias.space import Architecture, SearchSpace
+
+Progress = Callable[[str, int, int], None]
+LATENCY_PROVENANCE = (
+    "Latency per device from mias.hardware: with a latency table measured on the device "
+    "(--lut DEVICE=PATH), the LUT sum of measured blocks with its validated correction "
+    "(source 'predicted'); otherwise the device profile's roofline, max(FLOPs / peak, "
+    "bytes / bandwidth) per block (source 'estimated'). Energy = latency × the profile's "
+    "load power (source 'estimated' unless both were measured).")
+
+
+def default_schedule() -> TrainSettings:
+    """The fixed short schedule of the shipped table (12 SGD steps of 2 whole inputs)."""
+    return TrainSettings(epochs=1, steps_per_epoch=12, batch=2, lr=0.02, augment=False,
+                         schedule="poly")
+
+
+class BuildConfig(BaseModel):
+    """What a build trains and records; part of the table's metadata."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    tasks: list[str] = Field(default_factory=task_names)
+    archs: int = Field(30, ge=1, description="distinct architectures per task")
+    seed: int = 0
+    cases: int = Field(20, ge=4, description="cases of each synthetic stand-in")
+    devices: list[str] = Field(default_factory=lambda: ["rpi3", "rpi4"])
+    luts: dict[str, str] = Field(default_factory=dict)
+    train: TrainSettings = Field(default_factory=default_schedule)
+    detection_min_voxels: int = Field(DETECTION_MIN_VOXELS, ge=1)
+    max_draws: int = Field(4000, ge=1, description="genotype draws before giving up")
+
+
+@dataclass
+class BuildReport:
+    path: Path
+    rows: int
+    computed: int
+    reused: int
+    backend: str
+
+
+def draw_designs(spaces: dict[str, SearchSpace], archs: int, seed: int,
+                 max_draws: int) -> tuple[dict[str, list[tuple[Architecture, str]]],
+                                          dict[str, Genotype]]:
+    """Per task, the first `archs` distinct projections of one seeded genotype stream."""
+    rng = np.random.default_rng(seed)
+    ops = space_ops(list(spaces.values()))
+    chosen: dict[str, list[tuple[Architecture, str]]] = {t: [] for t in spaces}
+    seen: dict[str, set[str]] = {t: set() for t in spaces}
+    genotypes: dict[str, Genotype] = {}
+    for _ in range(max_draws):
+        if all(len(v) >= archs for v in chosen.values()):
+            break
+        genotype = sample_genotype(ops, rng)
+        used = False
+        for task, space in spaces.items():
+            arch = project(space, genotype)
+            if len(chosen[task]) < archs and arch.id not in seen[task]:
+                seen[task].add(arch.id)
+                chosen[task].append((arch, genotype.id))
+                used = True
+        if used:
+            genotypes[genotype.id] = genotype
+    return chosen, genotypes
+
+
+def _versions() -> dict[str, str]:
+    import monai
+    import sklearn
+    import torch
+
+    return {"mias": __version__, "python": platform.python_version(), "torch": torch.__version__,
+            "monai": monai.__version__, "numpy": np.__version__, "sklearn": sklearn.__version__,
+            "pandas": pd.__version__}
+
+
+def build(config: BuildConfig, work: str | Path, out: str | Path, *,
+          msd_root: str | Path | None = None, backend: str = "auto", workers: int = 2,
+          ray_address: str | None = None, progress: Progress | None = None) -> BuildReport:
+    """Build (or finish) the table; finished cells under `work/cells` are reused."""
+    work = Path(work)
+    root = None if msd_root is None else Path(msd_root)
+    tasks = [get_task(n) for n in config.tasks]
+    models = device_models(config.devices, config.luts)
+    preps: dict[str, tuple[Path, str]] = {}
+    for i, task in enumerate(tasks):
+        preps[task.name] = prepare_task(task, work, msd_root=root, cases=config.cases,
+                                        seed=config.seed)
+        if progress:
+            progress("prepare", i + 1, len(tasks))
+    spaces = {t: SearchSpace.load(p / "search_space.json") for t, (p, _) in preps.items()}
+    designs, genotypes = draw_designs(spaces, config.archs, config.seed, config.max_draws)
+    settings = config.train.model_dump(mode="json")
+    jobs = [CellJob(task=t.name, prep=str(preps[t.name][0]), arch=a.to_dict(), arch_id=a.id,
+                    genotype_id=g, settings=settings, seed=config.seed, lesion=t.lesion,
+                    min_voxels=config.detection_min_voxels,
+                    path=str(work / "cells" / t.name / f"{a.id}.json"))
+            for t in tasks for a, g in designs[t.name]]
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
+    for job in jobs:
+        row = cached_row(job)
+        if row is not None:
+            rows[(job.task, job.arch_id)] = row
+    reused = len(rows)
+    todo = [j for j in jobs if (j.task, j.arch_id) not in rows]
+
+    def done(job: CellJob, row: dict[str, Any]) -> None:
+        rows[(job.task, job.arch_id)] = row
+        if progress:
+            progress("train", len(rows), len(jobs))
+
+    if progress:
+        progress("train", len(rows), len(jobs))
+    used = run_cells(todo, backend=backend, workers=workers, ray_address=ray_address, done=done)
+    frame = _frame(jobs, rows, spaces, models)
+    meta = _metadata(config, tasks, preps, spaces, genotypes, models, frame, used)
+    path = write_table(frame, meta, out)
+    return BuildReport(path=path, rows=len(frame), computed=len(todo), reused=reused,
+                       backend=used)
+
+
+def _frame(jobs: list[CellJob], rows: dict[tuple[str, str], dict[str, Any]],
+           spaces: dict[str, SearchSpace], models: list[DeviceModel]) -> pd.DataFrame:
+    records = []
+    for job in jobs:
+        row = dict(rows[(job.task, job.arch_id)])
+        row.update(cost_columns(spaces[job.task], Architecture.from_dict(job.arch), models))
+        records.append(row)
+    return pd.DataFrame.from_records(records)
+
+
+def _metadata(config: BuildConfig, tasks: list[Any], preps: dict[str, tuple[Path, str]],
+              spaces: dict[str, SearchSpace], genotypes: dict[str, Genotype],
+              models: list[DeviceModel], frame: pd.DataFrame, backend: str) -> dict[str, Any]:
+    from mias.atomic import read_json
+
+    task_meta, surrogate = {}, {}
+    for task in tasks:
+        prep, origin = preps[task.name]
+        splits = read_json(prep / "splits.json")
+        sub = frame[frame["task"] == task.name]
+        space = spaces[task.name]
+        task_meta[task.name] = {
+            "number": task.number, "kind": task.kind, "modality": task.modality,
+            "lesion": task.lesion, "origin": origin, "task": space.task.to_dict(),
+            "space": space.to_dict(), "cases": {k: len(splits.get(k, [])) for k in
+                                                ("train", "val", "test")}}
+        archs = [Architecture.from_dict(json.loads(a)) for a in sub["arch"]]
+        surrogate[task.name] = held_out_quality(space, archs, sub["metric"].tolist(),
+                                                seed=config.seed)
+    return {
+        "name": "MED-NAS-Bench", "config": config.model_dump(mode="json"),
+        "schedule": config.train.model_dump(mode="json"),
+        "seeds": {"genotypes": config.seed, "training": config.seed,
+                  "prepare": config.seed, "standins": config.seed},
+        "versions": _versions(), "backend": backend,
+        "devices": {m.profile.name: m.describe() for m in models},
+        "latency_provenance": LATENCY_PROVENANCE, "tasks": task_meta,
+        "genotypes": {k: g.to_dict() for k, g in sorted(genotypes.items())},
+        "surrogate": surrogate, "columns": COLUMNS,
+    }

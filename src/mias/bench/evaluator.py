@@ -1,0 +1,117 @@
+"""The benchmark table behind the search's `Evaluator` interface.
+
+`TableEvaluator` answers with the table's validation metric for architectures the table
+holds and with the task's surrogate for the others (counted separately, so a result says
+how much of it rests on the surrogate). `TableLatency` gives the same latency model the
+table was built with. Any strategy — MIAS, FairNAS, random search, evolution, NSGA-II —
+runs against these in seconds, exactly as it would against supernet training.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from mias.bench.api import MedNasBench
+from mias.bench.efficiency import DeviceModel
+from mias.bench.genotype import lift, project
+from mias.bench.strategies import Problem
+from mias.search.evaluator import Evaluator, PathScore
+from mias.space import Architecture
+
+
+class TableEvaluator(Evaluator):
+    """Validation metric of `task` from the table, the surrogate off the table."""
+
+    def __init__(self, bench: MedNasBench, task: str) -> None:
+        self.bench = bench
+        self.task = task
+        self.space = bench.space(task)
+        self.metric_label = str(bench.meta["tasks"][task]["task"].get("target_metric", "metric"))
+        self.hits = 0
+        self.misses = 0
+        self._cache: dict[Architecture, float] = {}
+
+    def value(self, arch: Architecture) -> float:
+        cached = self._cache.get(arch)
+        if cached is not None:
+            return cached
+        metric = self.bench.metric(arch, self.task)
+        if metric is None:
+            self.misses += 1
+            metric = float(self.bench.surrogate(self.task).predict([arch])[0])
+        else:
+            self.hits += 1
+        self._cache[arch] = metric
+        return metric
+
+    def score(self, archs: Sequence[Architecture]) -> list[PathScore]:
+        return [PathScore(a, m, 1.0 - m) for a, m in ((a, self.value(a)) for a in archs)]
+
+    def step(self, archs: Sequence[Architecture], step: int) -> list[PathScore]:
+        """Nothing to train: a step is a lookup."""
+        return self.score(archs)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"hits": self.hits, "misses": self.misses}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.hits, self.misses = int(state["hits"]), int(state["misses"])
+
+
+class TableLatency:
+    """Latency (ms) of any architecture of `task` on `device`, with the table's model."""
+
+    def __init__(self, bench: MedNasBench, task: str, device: str) -> None:
+        info = bench.meta["devices"][device]
+        self.model = DeviceModel.create(device, info.get("lut"))
+        self.predictor = self.model.predictor
+        self.space = bench.space(task)
+        self._cache: dict[Architecture, float] = {}
+
+    def __call__(self, arch: Architecture) -> float:
+        value = self._cache.get(arch)
+        if value is None:
+            value = self.predictor.predict(self.space, arch).value
+            self._cache[arch] = value
+        return value
+
+
+class MultiTaskEvaluator(Evaluator):
+    """Seen tasks at once: an architecture of the anchor task's space is lifted to its
+    genotype, projected onto every seen task, and scored by the mean metric there."""
+
+    def __init__(self, bench: MedNasBench, tasks: Sequence[str]) -> None:
+        self.anchor = bench.space(tasks[0])
+        self.parts = [TableEvaluator(bench, t) for t in tasks]
+        self.metric_label = "mean metric over seen tasks"
+
+    def value(self, arch: Architecture) -> float:
+        genotype = lift(self.anchor, arch)
+        return sum(p.value(project(p.space, genotype)) for p in self.parts) / len(self.parts)
+
+    def score(self, archs: Sequence[Architecture]) -> list[PathScore]:
+        return [PathScore(a, m, 1.0 - m) for a, m in ((a, self.value(a)) for a in archs)]
+
+    def step(self, archs: Sequence[Architecture], step: int) -> list[PathScore]:
+        return self.score(archs)
+
+
+class MultiTaskLatency:
+    """Mean latency over the seen tasks of the projected architectures."""
+
+    def __init__(self, bench: MedNasBench, tasks: Sequence[str], device: str) -> None:
+        self.anchor = bench.space(tasks[0])
+        self.parts = [TableLatency(bench, t, device) for t in tasks]
+
+    def __call__(self, arch: Architecture) -> float:
+        genotype = lift(self.anchor, arch)
+        return sum(p(project(p.space, genotype)) for p in self.parts) / len(self.parts)
+
+
+def table_problem(bench: MedNasBench, task: str, device: str,
+                  budget_ms: float | None = None) -> Problem:
+    """A single-task search problem on the table: evaluator, latency and its predictor."""
+    latency = TableLatency(bench, task, device)
+    return Problem(bench.space(task), TableEvaluator(bench, task), latency, budget_ms,
+                   latency.predictor)

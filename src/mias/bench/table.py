@@ -1,0 +1,88 @@
+"""The benchmark table on disk: one Parquet file, rows × columns plus a metadata record.
+
+One row per (task, architecture). Device columns carry the device name after a double
+underscore (`latency_ms__rpi3`, `latency_source__rpi3`, …); per-structure figures are JSON
+text. The metadata (schema version, search spaces, schedule, seeds, versions, devices and
+how each latency was obtained, surrogate quality) travels inside the Parquet file's
+key-value metadata, so a table is self-describing.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from mias.atomic import atomic_file
+from mias.errors import InputError
+
+TABLE_SCHEMA_VERSION = 1
+META_KEY = b"mednasbench"
+COLUMNS: dict[str, str] = {
+    "task": "benchmark task name",
+    "arch_id": "Architecture.id in the task's search space",
+    "genotype_id": "task-independent design the architecture was projected from",
+    "arch": "Architecture.to_dict() as JSON",
+    "depth": "number of down-samplings",
+    "metric": "the task's target metric on the validation split (Dice or F-beta)",
+    "metric_name": "label of `metric`",
+    "dice": "mean foreground Dice (MONAI, empty-empty scores 1)",
+    "jaccard": "mean foreground Jaccard = Dice / (2 − Dice)",
+    "hd95_mm": "mean 95th-percentile Hausdorff distance in mm (NaN-skipping)",
+    "dice_by_structure": "JSON: Dice per label",
+    "jaccard_by_structure": "JSON: Jaccard per label",
+    "hd95_by_structure": "JSON: HD95 (mm) per label",
+    "detection_precision": "case-level detection precision (lesion tasks, detection)",
+    "detection_recall": "case-level detection recall",
+    "detection_f1": "case-level detection F1",
+    "detection_accuracy": "case-level detection accuracy",
+    "params": "trainable parameters",
+    "flops": "forward FLOPs at the input shape, batch 1 (2 × MACs)",
+    "peak_memory_mib": "estimated peak inference memory: fp32 activations + weights",
+    "train_seconds": "wall time of the fixed training schedule",
+    "train_steps": "SGD steps taken",
+    "diverged": "training loss became non-finite",
+    "seed": "training seed",
+    "latency_ms__DEVICE": "latency on DEVICE (ms)",
+    "latency_source__DEVICE": "measured / predicted / estimated",
+    "latency_label__DEVICE": "provenance in words",
+    "energy_mj__DEVICE": "energy per inference (mJ) = latency × load power",
+    "energy_source__DEVICE": "source of the energy figure",
+    "memory_fits__DEVICE": "peak memory within the device's RAM",
+}
+
+
+def write_table(frame: pd.DataFrame, meta: dict[str, Any], path: str | Path) -> Path:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    record = {"schema_version": TABLE_SCHEMA_VERSION, **meta}
+    table = table.replace_schema_metadata({**(table.schema.metadata or {}),
+                                           META_KEY: json.dumps(record, sort_keys=True)})
+    path = Path(path)
+    with atomic_file(path) as tmp:
+        pq.write_table(table, tmp, compression="zstd")
+    return path
+
+
+def read_table(path: str | Path) -> tuple[pd.DataFrame, dict[str, Any]]:
+    import pyarrow.parquet as pq
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(path, "benchmark table not found",
+                         "build one with `mias bench build --out PATH`, or omit the path "
+                         "to use the shipped table")
+    try:
+        table = pq.read_table(path)
+        meta = json.loads(table.schema.metadata[META_KEY])
+    except (OSError, KeyError, TypeError, ValueError) as exc:
+        raise InputError(path, f"not a MED-NAS-Bench table ({exc})",
+                         "rebuild it with `mias bench build`") from exc
+    if meta.get("schema_version") != TABLE_SCHEMA_VERSION:
+        raise InputError(path, f"table schema_version {meta.get('schema_version')!r}, this "
+                         f"mias reads {TABLE_SCHEMA_VERSION}", "rebuild it with this version")
+    return table.to_pandas(), meta

@@ -1,0 +1,249 @@
+"""`mias bench build|query|search|evaluate`: MED-NAS-Bench, the tabular HW-NAS benchmark."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from mias.cli.help import DefaultsFormatter
+
+
+def _common_table(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--table", type=Path, help="benchmark table (default: the shipped one)")
+    p.add_argument("--device", dest="target", default="rpi3",
+                   help="device whose latency is used (a device of the table)")
+    p.add_argument("--budget-ms", type=float, help="latency budget in ms")
+
+
+def _search_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--strategy", default="evolution",
+                   help="mias, fairnas, random, evolution or nsga2")
+    p.add_argument("--steps", type=int, default=1000, help="architectures evaluated")
+    p.add_argument("--seed", type=int, default=0, help="random seed")
+    p.add_argument("--json", type=Path, help="also write the result as JSON here")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("bench", help="MED-NAS-Bench: build, query and search the benchmark",
+                       description=__doc__)
+    bench = p.add_subparsers(dest="bench_command", metavar="ACTION")
+    bench.required = True
+
+    b = bench.add_parser("build", help="train the fixed architecture list, write the table",
+                         formatter_class=DefaultsFormatter)
+    b.add_argument("--out", type=Path, required=True, help="Parquet table to write")
+    b.add_argument("--work", type=Path, required=True,
+                   help="work folder: stand-ins, PREP folders and cached cells (resumable)")
+    b.add_argument("--msd-root", type=Path, help="folder holding the Decathlon tasks "
+                   "(TaskNN_Name or DatasetNNN_Name); without it, synthetic stand-ins")
+    b.add_argument("--tasks", nargs="+", help="task names (default: all 11)")
+    b.add_argument("--archs", type=int, default=30, help="architectures per task")
+    b.add_argument("--cases", type=int, default=24, help="cases per synthetic stand-in")
+    b.add_argument("--devices", nargs="+", default=["rpi3", "rpi4"], help="devices to record")
+    b.add_argument("--lut", action="append", default=[], metavar="DEVICE=PATH",
+                   help="measured latency table of a device (repeatable)")
+    b.add_argument("--steps", type=int, help="SGD steps per architecture (default: 12)")
+    b.add_argument("--seed", type=int, default=0, help="seed of designs, data and training")
+    b.add_argument("--ray", dest="ray_address", metavar="ADDRESS",
+                   help="Ray cluster address (default: a local Ray when installed)")
+    b.add_argument("--backend", default="auto", choices=("auto", "ray", "pool"),
+                   help="auto: Ray when installed, else a process pool")
+    b.add_argument("--workers", type=int, default=2, help="parallel cells on this machine")
+    b.set_defaults(func=run_build)
+
+    q = bench.add_parser("query", help="look up the table", formatter_class=DefaultsFormatter)
+    q.add_argument("--task", required=True, help="benchmark task, e.g. Hippocampus")
+    _common_table(q)
+    q.add_argument("--arch", help="architecture id to look up")
+    q.add_argument("--top", type=int, default=10, help="rows shown")
+    q.set_defaults(func=run_query)
+
+    s = bench.add_parser("search", help="run a strategy against the table",
+                         formatter_class=DefaultsFormatter)
+    s.add_argument("--task", required=True, help="benchmark task")
+    _common_table(s)
+    _search_args(s)
+    s.set_defaults(func=run_search)
+
+    e = bench.add_parser("evaluate", help="multi-task protocol: seen → unseen tasks",
+                         formatter_class=DefaultsFormatter)
+    _common_table(e)
+    _search_args(e)
+    e.add_argument("--seen", nargs="+", help="seen tasks (default: the documented split)")
+    e.add_argument("--unseen", nargs="+", help="unseen tasks (default: the documented split)")
+    e.set_defaults(func=run_evaluate)
+
+
+def _parse_luts(items: list[str]) -> dict[str, str]:
+    from mias.errors import InputError
+
+    out = {}
+    for item in items:
+        device, sep, path = item.partition("=")
+        if not sep or not device or not path:
+            raise InputError(None, f"--lut {item!r} is not DEVICE=PATH", "e.g. --lut rpi3=LUT.json")
+        out[device] = path
+    return out
+
+
+def run_build(args: argparse.Namespace) -> int:
+    from mias.bench.builder import BuildConfig, build, default_schedule
+    from mias.bench.tasks import task_names
+    from mias.cli.progress import console, stage_progress
+
+    train = default_schedule()
+    if args.steps is not None:
+        train = train.model_copy(update={"steps_per_epoch": args.steps})
+    config = BuildConfig(tasks=args.tasks or task_names(), archs=args.archs, seed=args.seed,
+                         cases=args.cases, devices=args.devices, luts=_parse_luts(args.lut),
+                         train=train)
+    with stage_progress() as update:
+        report = build(config, args.work, args.out, msd_root=args.msd_root,
+                       backend=args.backend, workers=args.workers,
+                       ray_address=args.ray_address, progress=update)
+    console.print(f"wrote {report.rows} rows to [bold]{report.path}[/] ({report.computed} "
+                  f"cells trained, {report.reused} reused, backend {report.backend})")
+    return 0
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:.3f}" if abs(value) < 1000 else f"{value:.3g}"
+    return str(value)
+
+
+COLUMNS: tuple[tuple[str, str], ...] = (
+    ("arch_id", "arch"), ("depth", "depth"), ("metric", "metric"), ("jaccard", "Jaccard"),
+    ("hd95_mm", "HD95 mm"), ("latency_ms", "ms"), ("latency_source", "latency"),
+    ("energy_mj", "mJ"), ("params", "params"), ("flops", "GFLOPs"))
+
+
+def _cell(record: dict[str, Any], col: str) -> str:
+    value = record.get(col)
+    if col == "flops" and value is not None:
+        return f"{value / 1e9:.2f}"
+    if col == "params" and value is not None:
+        return f"{value / 1e6:.2f}M"
+    return _fmt(value)
+
+
+def _table(title: str, records: list[dict[str, Any]], budget: float | None) -> Any:
+    from rich.table import Table
+
+    table = Table(title=title)
+    for col, head in COLUMNS:
+        table.add_column(head, justify="left" if col in ("arch_id", "latency_source") else
+                         "right", no_wrap=True)
+    for r in records:
+        style = None if budget is None or r["latency_ms"] <= budget else "dim"
+        table.add_row(*(_cell(r, c) for c, _ in COLUMNS), style=style)
+    return table
+
+
+def _console() -> Any:
+    import sys
+
+    from rich.console import Console
+
+    return Console(width=None if sys.stdout.isatty() else 120)
+
+
+def run_query(args: argparse.Namespace) -> int:
+    from mias.bench.api import MedNasBench
+
+    out = _console()
+    bench = MedNasBench.load(args.table)
+    if args.arch:
+        record = bench.query(args.arch, args.task, args.target)
+        out.print(_table(f"{args.task} · {args.target}", [record], args.budget_ms))
+        return 0
+    best = bench.best(args.task, args.target, args.budget_ms)
+    front = bench.pareto(args.task, args.target)
+    budget = "no budget" if args.budget_ms is None else f"budget {args.budget_ms:g} ms"
+    if best is None:
+        out.print(f"no architecture of {args.task} meets {budget} on {args.target}; the "
+                  f"fastest takes {front[0]['latency_ms']:.1f} ms")
+    else:
+        out.print(_table(f"{args.task} · {args.target} · best within {budget}", [best],
+                         args.budget_ms))
+    out.print(_table(f"{args.task} · {args.target} · Pareto front ({len(front)} of "
+                     f"{len(bench.archs(args.task))} architectures)", front[:args.top],
+                     args.budget_ms))
+    info = bench.meta["devices"][args.target]
+    out.print(f"latency: {info['latency_source']} ({info['latency_model']}); metric: "
+              f"{best['metric_name'] if best else front[0]['metric_name']} on the validation "
+              f"split after the table's fixed schedule")
+    return 0
+
+
+def _write_json(path: Path | None, payload: dict[str, Any]) -> None:
+    if path is not None:
+        from mias.atomic import write_json
+
+        write_json(path, payload)
+
+
+def run_search(args: argparse.Namespace) -> int:
+    import time
+
+    from mias.bench.api import MedNasBench
+    from mias.bench.evaluator import table_problem
+    from mias.bench.strategies import run_strategy
+
+    bench = MedNasBench.load(args.table)
+    problem = table_problem(bench, args.task, args.target, args.budget_ms)
+    evaluator = problem.evaluator
+    t0 = time.perf_counter()
+    result = run_strategy(args.strategy, problem, steps=args.steps, seed=args.seed)
+    seconds = time.perf_counter() - t0
+    best = result.best
+    payload = {"task": args.task, "device": args.target, "strategy": args.strategy,
+               "steps": args.steps, "seed": args.seed, "budget_ms": args.budget_ms,
+               "seconds": seconds, "table_hits": evaluator.hits,
+               "surrogate_calls": evaluator.misses,
+               "best": None if best is None else best.to_dict() | {"arch": best.arch.to_dict()},
+               "front": [t.to_dict() for t in result.front]}
+    _write_json(args.json, payload)
+    out = _console()
+    if best is None:
+        out.print(f"{args.strategy}: no architecture met the budget in {args.steps} steps")
+    else:
+        out.print(f"{args.strategy} on {args.task} ({args.target}): best {best.metric:.3f} at "
+                  f"{best.latency_ms:.1f} ms, arch {best.arch.id}; {args.steps} steps in "
+                  f"{seconds:.1f} s ({evaluator.hits} table lookups, {evaluator.misses} "
+                  "surrogate predictions)")
+    return 0
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    from mias.bench.api import MedNasBench
+    from mias.bench.protocol import Split, evaluate_protocol
+
+    bench = MedNasBench.load(args.table)
+    split = Split() if not (args.seen or args.unseen) else \
+        Split(tuple(args.seen or ()), tuple(args.unseen or ()))
+    result = evaluate_protocol(bench, strategy=args.strategy, device=args.target,
+                               budget_ms=args.budget_ms, steps=args.steps, seed=args.seed,
+                               split=split)
+    _write_json(args.json, result)
+    out = _console()
+    found = result["found"]
+    out.print(f"searched on {', '.join(result['seen'])}: mean metric "
+              f"{found['seen_mean_metric']:.3f} at {found['seen_mean_latency_ms']:.1f} ms")
+    table = Table(title="found design on unseen tasks")
+    for col in ("task", "metric", "latency_ms", "percentile", "best in table", "in table"):
+        table.add_column(col)
+    for task, r in result["unseen"].items():
+        oracle = r["best_in_table"]
+        table.add_row(task, _fmt(r["metric"]), _fmt(r["latency_ms"]), _fmt(r["percentile"]),
+                      "–" if oracle is None else _fmt(oracle["metric"]), str(r["in_table"]))
+    out.print(table)
+    if args.json is None:
+        out.print_json(json.dumps(result["unseen"]))
+    return 0
