@@ -16,13 +16,9 @@ from monai.metrics import compute_dice
 from sklearn.metrics import fbeta_score
 
 from mias.errors import InputError
-from mias.records import TaskSpec
+from mias.records import TASK_METRICS, TaskSpec
 
-METRICS: dict[str, tuple[str, ...]] = {
-    "segmentation": ("dice", "f_beta", "volume_error"),
-    "classification": ("f_beta",),
-    "regression": ("mae",),
-}
+METRICS = TASK_METRICS
 
 
 @dataclass(frozen=True)
