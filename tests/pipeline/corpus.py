@@ -126,6 +126,14 @@ def _labels_utf16(src: Path, ws: Path) -> Broken:
                   table.name)
 
 
+@builder("label-table-header-only")
+def _labels_header_only(src: Path, ws: Path) -> Broken:
+    data = copy_dataset(src, ws)
+    table = data / "empty.csv"
+    table.write_text("case,label\n")
+    return Broken(prepare(data, fresh_out(ws), "--labels", str(table)), table.name)
+
+
 @builder("label-table-in-latin-1")
 def _labels_latin1(src: Path, ws: Path) -> Broken:
     data = copy_dataset(src, ws)

@@ -188,7 +188,10 @@ def _read_csv(csv: Path) -> pd.DataFrame:
         raise InputError(csv, "label table not found", "check the --labels path")
     try:
         frame = pd.read_csv(csv, dtype=str, keep_default_na=False, skipinitialspace=True)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:
+        raise InputError(csv, f"not a readable CSV table ({exc.reason} at byte {exc.start})",
+                         "save the table as UTF-8") from exc
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise InputError(csv, f"not a readable CSV table ({exc})",
                          "write a CSV with a header row 'case,label'") from exc
     frame.columns = [str(c).strip().lower() for c in frame.columns]
@@ -196,6 +199,9 @@ def _read_csv(csv: Path) -> pd.DataFrame:
     if missing:
         raise InputError(csv, f"missing column(s) {sorted(missing)}",
                          "write a CSV with a header row 'case,label'")
+    if frame.empty:
+        raise InputError(csv, "the table has a header but no rows",
+                         "add one row 'case,label' per case")
     return frame
 
 
