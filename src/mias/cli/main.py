@@ -19,7 +19,8 @@ from collections.abc import Iterator, Sequence
 from mias import __version__
 from mias.errors import InputError
 
-COMMAND_MODULES: tuple[str, ...] = ("synth", "prepare", "profile", "demo", "search", "train", "export", "predict", "bench")
+COMMAND_MODULES: tuple[str, ...] = ("synth", "prepare", "profile", "demo", "search", "train",
+                                    "evaluate", "export", "predict", "report", "run", "bench")
 
 
 class _Parser(argparse.ArgumentParser):

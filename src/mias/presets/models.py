@@ -134,6 +134,12 @@ class EvaluateSettings(_Strict):
                                      description="fixed U-Net widths; its depth follows the "
                                      "plan's stages")
     measure_latency: bool = Field(True, description="time every model's ONNX on this host")
+    acceptance_margin: float = Field(0.02, ge=0, description="change control: how far a new "
+                                     "model's metric CI bound may fall behind this one's, and "
+                                     "its worst-group gap exceed this one's")
+    acceptance_predictor_error: float = Field(0.10, gt=0, description="change control: largest "
+                                              "relative error of the latency predictor against "
+                                              "a measurement on the target (nn-Meter's ±10%)")
 
 
 class MetricSettings(_Strict):

@@ -1,0 +1,110 @@
+"""The run's records read back from disk: everything the validation plan is made of.
+
+The report reads files only (DESIGN §1), never live objects of earlier stages, so it can be
+rebuilt later from the run directory alone. PREP is taken from `RUN/prep` when the run holds
+it (as `mias run` writes it), else from the absolute path `RUN/search/result.json` names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mias.atomic import read_json
+from mias.errors import InputError
+from mias.space import Architecture, SearchSpace
+
+PIPELINE = "pipeline.json"
+REQUIRED = (("search/result.json", "mias search PREP --target DEVICE --out RUN"),
+            ("final/metrics.json", "mias train RUN"),
+            ("eval/metrics.json", "mias evaluate RUN"),
+            ("export/parity.json", "mias export RUN"))
+
+
+@dataclass(frozen=True)
+class RunRecords:
+    """What each stage wrote, as plain data (JSON dicts and Parquet rows)."""
+
+    run: Path
+    prep: Path
+    result: dict[str, Any]
+    archive: list[dict[str, Any]]
+    final: dict[str, Any]
+    evaluation: dict[str, Any]
+    parity: dict[str, Any]
+    onnx_sizes: dict[str, int]
+    spec: dict[str, Any]
+    manifest: dict[str, Any]
+    demographics: dict[str, Any]
+    splits: dict[str, Any]
+    space: SearchSpace
+    rank: dict[str, Any] | None
+    pipeline: dict[str, Any] | None
+
+    @property
+    def arch(self) -> Architecture:
+        return Architecture.from_dict(self.result["arch"])
+
+    @property
+    def task(self) -> dict[str, Any]:
+        return self.manifest["task"]
+
+    @classmethod
+    def load(cls, run: str | Path) -> RunRecords:
+        run = Path(run)
+        for rel, command in REQUIRED:
+            if not (run / rel).is_file():
+                raise InputError(run / rel, "this stage's record is missing, so the "
+                                 "validation plan cannot be written",
+                                 f"run `{command}` first (or `mias run` for the whole job)")
+        result = read_json(run / "search" / "result.json")
+        prep = _prep(run, result)
+        export = run / "export"
+        return cls(
+            run=run, prep=prep, result=result, archive=_archive(run / "search"),
+            final=read_json(run / "final" / "metrics.json"),
+            evaluation=read_json(run / "eval" / "metrics.json"),
+            parity=read_json(export / "parity.json"),
+            onnx_sizes={p.name: p.stat().st_size for p in sorted(export.glob("*.onnx"))},
+            spec=_spec(export / "model.onnx"),
+            manifest=read_json(prep / "manifest.json"),
+            demographics=read_json(prep / "demographics.json"),
+            splits=read_json(prep / "splits.json"),
+            space=SearchSpace.load(prep / "search_space.json"),
+            rank=_optional(run / "rank" / "tau.json"),
+            pipeline=_optional(run / PIPELINE))
+
+
+def _prep(run: Path, result: dict[str, Any]) -> Path:
+    for candidate in (run / "prep", Path(str(result.get("prep", "")))):
+        if (candidate / "manifest.json").is_file():
+            return candidate
+    raise InputError(run / "search" / "result.json", "the prepared data this run was "
+                     f"searched on ({result.get('prep')}) is gone",
+                     "restore PREP at that path (or copy it to RUN/prep) and rebuild")
+
+
+def _archive(search: Path) -> list[dict[str, Any]]:
+    """Every path the search evaluated (metric, latency), for the Pareto plot."""
+    path = search / "archive.parquet"
+    if not path.is_file():
+        return []
+    import pandas as pd
+
+    rows = pd.read_parquet(path).to_dict("records")
+    return [{"arch_id": str(r["arch_id"]), "metric": float(r["metric"]),
+             "latency_ms": float(r["latency_ms"])} for r in rows]
+
+
+def _spec(model: Path) -> dict[str, Any]:
+    """The preprocessing and attribute ranges stored in `model.onnx` (what predict checks)."""
+    from mias.export.spec import read_spec
+
+    spec = read_spec(model)
+    return {"task": spec.task, "plan": spec.plan, "inference": spec.inference,
+            "ranges": spec.ranges, "model": spec.model}
+
+
+def _optional(path: Path) -> dict[str, Any] | None:
+    return read_json(path) if path.is_file() else None

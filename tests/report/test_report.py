@@ -1,0 +1,98 @@
+"""The validation plan: seven sections in the PDF, every figure embedded, a rebuild from
+the run directory alone gives the same HTML, and the model card has Mitchell's headings."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from mias.atomic import read_json
+from mias.cli import main as cli
+from mias.report.standards import MODEL_CARD, SECTIONS
+
+
+def _weasyprint_missing() -> str | None:
+    try:
+        import weasyprint  # noqa: F401
+    except OSError as exc:
+        return f"WeasyPrint's system libraries are missing ({exc}); see the README"
+    return None
+
+
+def test_pdf_has_the_seven_sections_and_every_figure(tiny_run: Path) -> None:
+    if reason := _weasyprint_missing():
+        pytest.skip(reason)
+    from pypdf import PdfReader
+
+    reader = PdfReader(tiny_run / "report" / "validation_plan.pdf")
+    text = re.sub(r"\s+", " ", " ".join(p.extract_text() for p in reader.pages))
+    for _, title in SECTIONS:
+        assert title in text, title
+    html = (tiny_run / "report" / "validation_plan.html").read_text(encoding="utf-8")
+    figures = html.count('<img src="data:image/png;base64,')
+    assert figures >= 5   # architecture, demographics, subgroups, Pareto front, pruning
+    assert len(_embedded_images(reader)) == figures
+
+
+def _embedded_images(reader) -> set[int]:
+    """Object numbers of the distinct image XObjects (WeasyPrint shares one resource
+    dictionary between pages, so a per-page count repeats every image)."""
+    found = set()
+    for page in reader.pages:
+        xobjects = (page.get("/Resources") or {}).get("/XObject") or {}
+        for ref in xobjects.get_object().values():
+            if ref.get_object().get("/Subtype") == "/Image":
+                found.add(ref.idnum)
+    return found
+
+
+def test_rebuilding_from_the_run_directory_alone_gives_the_same_html(tiny_run: Path,
+                                                                    tmp_path: Path) -> None:
+    before = (tiny_run / "report" / "validation_plan.html").read_bytes()
+    moved = tmp_path / "elsewhere"
+    shutil.copytree(tiny_run, moved, ignore=shutil.ignore_patterns("report"))
+    assert cli.main(["report", str(moved)]) == 0
+    assert (moved / "report" / "validation_plan.html").read_bytes() == before
+    assert read_json(moved / "report" / "model_card.json") == read_json(
+        tiny_run / "report" / "model_card.json")
+
+
+def test_model_card_has_the_model_card_headings(tiny_run: Path) -> None:
+    card = read_json(tiny_run / "report" / "model_card.json")
+    for key, _, _ in MODEL_CARD:
+        assert card[key], key
+    head = card["quantitative_analyses"]["headline"]
+    assert 0.0 <= head["value"] <= 1.0 and len(head["ci"]) == 2
+
+
+def test_an_estimate_for_a_board_says_so(tiny_run: Path) -> None:
+    html = (tiny_run / "report" / "validation_plan.html").read_text(encoding="utf-8")
+    section = html[html.index('id="performance"'):html.index('id="reproducibility"')]
+    assert "No Raspberry Pi 3 Model B" in section and "ESTIMATE" in section
+    rows = re.findall(r"<tr><td>latency on rpi3[^<]*</td><td>[^<]*</td><td><strong>(\w+)",
+                      section)
+    assert rows and set(rows) == {"ESTIMATED"}
+
+
+def test_the_plan_states_what_predict_checks(tiny_run: Path) -> None:
+    """Section 4 lists the ranges stored in model.onnx, which predict warns outside."""
+    from mias.export.spec import read_spec
+
+    ranges = read_spec(tiny_run / "export" / "model.onnx").ranges
+    html = (tiny_run / "report" / "validation_plan.html").read_text(encoding="utf-8")
+    low, high = ranges["age"]
+    assert f"{low:g}–{high:g} years" in html
+
+
+def test_a_missing_stage_is_named_with_the_command_that_makes_it(tiny_run: Path,
+                                                                 tmp_path: Path,
+                                                                 capsys) -> None:
+    partial = tmp_path / "partial"
+    shutil.copytree(tiny_run, partial, ignore=shutil.ignore_patterns("eval", "report"))
+    assert cli.main(["report", str(partial)]) == 2
+    err = capsys.readouterr().err
+    assert "eval/metrics.json" in err and "mias evaluate RUN" in err
+    assert not (partial / "report").exists()
