@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_OUT ?= demo-out
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test test-deps lint bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -18,7 +18,19 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/mias demo --out $(DEMO_OUT)
 
-test: $(STAMP)
+# The report tests need WeasyPrint's Pango libraries and a headless Chromium (Debian
+# packages). Installed here when missing and possible (root with apt-get); otherwise the
+# tests that need them skip and say why.
+test-deps: $(STAMP)
+	@$(BIN)/python -c "import weasyprint" 2>/dev/null || { [ "$$(id -u)" = 0 ] && \
+	  command -v apt-get >/dev/null && apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	  apt-get install -y -qq libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz0b >/dev/null; } || \
+	  echo "note: WeasyPrint's libraries are missing; the PDF tests will be skipped"
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+	  && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	  chromium >/dev/null; } || echo "note: no Chromium; the browser test will be skipped"
+
+test: $(STAMP) test-deps
 	$(BIN)/python -m ruff check .
 	$(BIN)/python -m pytest -n 2 -q
 

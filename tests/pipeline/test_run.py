@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pydicom
 import pytest
-from tests.report.tiny import run_args
+from tests.report.tiny import require_weasyprint, run_args
 
 from mias.atomic import read_json
 from mias.cli import main as cli
@@ -65,6 +65,7 @@ def _leaks(root: Path, secrets: set[str], skip: tuple[str, ...] = ()) -> list[st
 
 @pytest.fixture(scope="module")
 def nifti_run(tmp_path_factory) -> tuple[Path, list[str]]:
+    require_weasyprint()
     root = tmp_path_factory.mktemp("niftirun")
     data = synthesize("hippocampus", root / "data", cases=8, seed=4)
     argv = run_args(data, root / "run", root / "tiny.yaml")
@@ -98,6 +99,7 @@ EVALUATE_DICOM = "unreadable DICOM file"
 
 
 def test_no_planted_identifier_reaches_any_output(tmp_path: Path) -> None:
+    require_weasyprint()
     data = synthesize("hippocampus", tmp_path / "data", cases=8, seed=4, fmt="dicom")
     secrets = _plant(data)
     assert len(_leaks(data, secrets)) >= len(secrets), "the scan finds what was planted"
@@ -160,3 +162,12 @@ def test_a_host_target_is_profiled_before_the_search(tmp_path: Path) -> None:
     assert [s.name for s in stages(args)][:3] == ["prepare", "profile", "search"]
     args = cli.build_parser().parse_args(["run", str(tmp_path), "--out", str(tmp_path / "r")])
     assert "profile" not in [s.name for s in stages(args)]
+
+
+def test_demo_replaces_only_an_earlier_demo(tmp_path: Path, capsys) -> None:
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep me", encoding="utf-8")
+    assert cli.main(["demo", "--out", str(mine)]) == 2
+    assert "replaces only an earlier demo" in capsys.readouterr().err
+    assert sorted(p.name for p in mine.iterdir()) == ["notes.txt"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import yaml
 
 INPUT_SHAPE = "16x24x16"
@@ -22,3 +23,12 @@ def run_args(data: Path, run: Path, config: Path, *extra: str) -> list[str]:
     config.write_text(yaml.safe_dump(CONFIG), encoding="utf-8")
     return ["run", str(data), "--out", str(run), "--input-shape", INPUT_SHAPE, "--config",
             str(config), "--device", "cpu", "--workers", "1", *extra]
+
+
+def require_weasyprint() -> None:
+    """Skip, saying why, where WeasyPrint's system libraries (Pango) are absent."""
+    try:
+        import weasyprint  # noqa: F401
+    except OSError as exc:
+        pytest.skip(f"WeasyPrint's system libraries are missing ({exc}): apt-get install "
+                    "libpango-1.0-0 libpangoft2-1.0-0 (see the README)")

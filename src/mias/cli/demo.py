@@ -45,11 +45,13 @@ def run(args: argparse.Namespace) -> int:
     from mias.cli import run as run_cli
     from mias.cli.progress import console, stage_progress
     from mias.data.synth import synthesize
-    from mias.output_guard import check_output, output_stage
+    from mias.output_guard import check_output, output_stage, write_marker
 
     out: Path = args.out
     # Replace only an earlier demo's output: anything else in --out is the user's data.
     check_output(out, overwrite=output_stage(out) == "demo", exists_fix=EXISTS_FIX)
+    out.mkdir(parents=True, exist_ok=True)
+    write_marker(out, "demo")
     timing_path = out / "demo_time.json"
     wanted = {"cases": args.cases, "seed": args.seed, "target": args.target}
     earlier = read_json(timing_path) if timing_path.is_file() else {}
@@ -58,7 +60,6 @@ def run(args: argparse.Namespace) -> int:
     load_before, started = os.getloadavg(), time.perf_counter()
     synth_s = earlier.get("stages", {}).get("synth", {}).get("seconds")
     if fresh or not (data / "dataset.json").is_file():
-        out.mkdir(parents=True, exist_ok=True)
         console.print(f"[bold]synth[/]: {args.cases} hippocampus cases")
         t0 = time.perf_counter()
         with stage_progress() as update:
