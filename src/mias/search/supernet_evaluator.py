@@ -1,10 +1,13 @@
 """Real training behind the `Evaluator` interface: the weight-sharing supernet.
 
 A step trains the shared weights on the K sampled paths — one training batch for all of
-them, the task-loss gradients of the K paths accumulated (each weighted ε_ce / K), one SGD
-update — and then scores every path on one validation batch (the same batch for all K, so
-their differences are the paths' and not the batches'). `score` re-ranks paths on the whole
-validation split at the full input shape.
+them, the task-loss gradients of the K paths summed (each weighted ε_ce, as FairNAS
+accumulates its m paths: a candidate gets the full gradient of the path that ran it, not a
+K-th of it), one SGD update — and then scores every path on one validation batch (the same
+batch for all K, so their differences are the paths' and not the batches'). Validation
+patches are centred on the structure, so every one of them can tell a path that finds it
+from one that does not. `score` re-ranks paths on the whole validation split at the full
+input shape.
 """
 
 from __future__ import annotations
@@ -43,7 +46,7 @@ class SupernetEvaluator(Evaluator):
         self.train_sampler = PatchSampler(data.split("train"), data.task, patch, augment=True,
                                           seed=seed)
         self.val_sampler = PatchSampler(data.split("val"), data.task, patch, augment=False,
-                                        seed=seed + 1)
+                                        seed=seed + 1, foreground=1.0)
         self.hparams = {"lr": settings.lr, "momentum": settings.momentum,
                         "weight_decay": settings.weight_decay}
         self.optimizer = self._optimizer(self.hparams)
@@ -68,7 +71,7 @@ class SupernetEvaluator(Evaluator):
         losses = []
         for arch in archs:
             loss = self.loss_fn(self.supernet(x, arch), y)
-            (loss * (weight / len(archs))).backward()
+            (loss * weight).backward()
             losses.append(float(loss.detach()))
         torch.nn.utils.clip_grad_norm_(self.supernet.parameters(), 12.0)
         optimizer.step()

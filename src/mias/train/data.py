@@ -135,13 +135,15 @@ def total_stride(space: SearchSpace) -> tuple[int, ...]:
 class PatchSampler:
     """Seeded batches of (augmented) patches; foreground-biased for segmentation.
 
-    Segmentation draws a third of the patches centred on a foreground voxel (nnU-Net's
-    oversampling), the rest uniformly; classification and regression use the whole input
+    Segmentation draws a share `foreground` of the patches (default a third, nnU-Net's
+    oversampling) centred on a foreground voxel, the rest uniformly; classification and
+    regression use the whole input
     (`patch` is ignored for them: a global label needs the whole image).
     """
 
     def __init__(self, cases: Sequence[Case], task: TaskSpec, patch: Sequence[int],
-                 *, augment: bool, seed: int) -> None:
+                 *, augment: bool, seed: int,
+                 foreground: float = FOREGROUND_OVERSAMPLE) -> None:
         if not cases:
             raise InputError(None, "no cases to sample from", "check the split")
         self.cases = list(cases)
@@ -149,6 +151,7 @@ class PatchSampler:
         self.patch = tuple(patch) if task.kind == "segmentation" else tuple(task.input_shape)
         self.augment = RandomAugment.for_shape(self.patch) if augment else None
         self.rng = np.random.default_rng(seed)
+        self.foreground = foreground
         self._fg = [None if c.mask is None else np.argwhere(c.mask > 0) for c in self.cases]
 
     @property
@@ -179,7 +182,7 @@ class PatchSampler:
             return case.image, case.target
         shape = case.image.shape[1:]
         fg = self._fg[i]
-        if fg is not None and len(fg) and self.rng.random() < FOREGROUND_OVERSAMPLE:
+        if fg is not None and len(fg) and self.rng.random() < self.foreground:
             centre = fg[int(self.rng.integers(len(fg)))]
             start = [int(np.clip(c - p // 2, 0, s - p))
                      for c, p, s in zip(centre, self.patch, shape, strict=True)]
