@@ -25,9 +25,12 @@ def _one_thread(one_torch_thread):
     """Every test here runs torch on one thread."""
 
 
-def _prep(root: Path, task: str, shape: tuple[int, ...], cases: int, seed: int) -> Path:
+def _prep(root: Path, task: str, shape: tuple[int, ...], cases: int, seed: int,
+          labels: str | None = None) -> Path:
     data = synthesize(task, root / "data", cases=cases, seed=seed)
-    return prepare(data, root / "prep", PrepareConfig(input_shape=shape, seed=seed, workers=1))
+    config = PrepareConfig(input_shape=shape, seed=seed, workers=1,
+                           labels_csv=None if labels is None else data / labels)
+    return prepare(data, root / "prep", config)
 
 
 @pytest.fixture(scope="session")
@@ -37,7 +40,8 @@ def tiny_prep(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_xray_prep(tmp_path_factory) -> Path:
-    return _prep(tmp_path_factory.mktemp("xray"), "xray", (32, 32), 10, 2)
+    """Chest X-ray finding classification (the label table, not the masks)."""
+    return _prep(tmp_path_factory.mktemp("xray"), "xray", (32, 32), 12, 2, "labels_finding.csv")
 
 
 @pytest.fixture(scope="session")

@@ -99,7 +99,9 @@ def test_search_runs_on_classification_and_multichannel_tasks(fixture, tiny_pres
     assert r["arch_id"] and r["pareto"] and len(r["history"]) == 8
     assert r["hpo"] is None
     kind = json.loads((prep / "manifest.json").read_text())["task"]["kind"]
-    assert (r["arch"]["decoder"] == []) == (kind != "segmentation")
+    assert kind == ("classification" if fixture == "tiny_xray_prep" else "segmentation")
+    assert (r["arch"]["decoder"] == []) == (kind == "classification")
+    assert r["metric"]["name"] == ("f_beta" if kind == "classification" else "dice")
 
 
 def test_search_never_writes_into_its_input(tiny_prep, tiny_preset, tmp_path, capsys):
