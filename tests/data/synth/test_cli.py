@@ -54,3 +54,13 @@ def test_a_failure_leaves_nothing_behind(tmp_path: Path, monkeypatch: pytest.Mon
     monkeypatch.setattr(nifti.MsdWriter, "close", broken)
     assert main(["synth", "hippocampus", "--out", str(tmp_path / "x"), "--cases", "2"]) == 1
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_stand_in_without_a_dicom_writer_is_a_usage_error(tmp_path, capsys):
+    from mias.cli.main import main
+
+    assert main(["synth", "liver", "--out", str(tmp_path / "L"), "--format", "dicom",
+                 "--cases", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "no DICOM writer" in err and "Traceback" not in err
+    assert not (tmp_path / "L").exists()

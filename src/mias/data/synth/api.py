@@ -7,13 +7,15 @@ from pathlib import Path
 
 from mias.atomic import atomic_dir, check_output
 from mias.data.synth.cohort import build_cohort
-from mias.data.synth.dicom import DicomWriter
+from mias.data.synth.dicom import SOP_CLASSES, DicomWriter
 from mias.data.synth.layout import LayoutWriter
 from mias.data.synth.nifti import MsdWriter, NnunetWriter
 from mias.data.synth.registry import create_generator
 from mias.data.synth.tables import write_participants, write_targets
 from mias.errors import InputError
 from mias.validation import MAX_SEED
+
+DICOM_MODALITIES = frozenset(SOP_CLASSES)
 
 LAYOUTS: dict[str, type[LayoutWriter]] = {"nifti": MsdWriter, "nnunet": NnunetWriter,
                                           "dicom": DicomWriter}
@@ -38,6 +40,9 @@ def synthesize(task: str, out: str | Path, *, cases: int, seed: int = 0, fmt: st
                          f"ask for at least 1 and at most {MAX_CASES} cases")
     if not 0 <= seed <= MAX_SEED:
         raise InputError(None, f"seed {seed} is out of range", f"give a seed in 0..{MAX_SEED}")
+    if fmt == "dicom" and not set(generator.info.dicom_modality.split("/")) <= DICOM_MODALITIES:
+        raise InputError(None, f"the {task} stand-in ({generator.info.dicom_modality}) has no "
+                         "DICOM writer", f"use --format nifti or nnunet for {task}")
     out = Path(out)
     check_output(out, overwrite=overwrite)
     scans = build_cohort(generator, cases, seed)
