@@ -61,6 +61,8 @@ class SearchSettings(_Strict):
     patch: list[int] | None = Field(None, description="training patch; default: the input shape")
     patch_voxels: int | None = Field(None, ge=1, description="without `patch`: the input "
                                      "scaled down evenly to about this many voxels")
+    foreground: float = Field(1 / 3, ge=0, le=1, description="share of training patches "
+                              "centred on the structure (nnU-Net: a third)")
     paths_per_step: int = Field(10, ge=1, description="K sub-networks sampled per step")
     optimizer: Literal["sgd"] = "sgd"
     lr: float = Field(gt=0)
@@ -99,6 +101,7 @@ class TrainSettings(_Strict):
     batch: int = Field(ge=1)
     patch: list[int] | None = None
     patch_voxels: int | None = Field(None, ge=1)
+    foreground: float = Field(1 / 3, ge=0, le=1)
     optimizer: Literal["sgd"] = "sgd"
     lr: float = Field(gt=0)
     momentum: float = Field(0.9, ge=0, lt=1)

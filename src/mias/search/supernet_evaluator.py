@@ -44,7 +44,7 @@ class SupernetEvaluator(Evaluator):
                      settings.patch_voxels)
         self.patch = patch
         self.train_sampler = PatchSampler(data.split("train"), data.task, patch, augment=True,
-                                          seed=seed)
+                                          seed=seed, foreground=settings.foreground)
         self.val_sampler = PatchSampler(data.split("val"), data.task, patch, augment=False,
                                         seed=seed + 1, foreground=1.0)
         self.hparams = {"lr": settings.lr, "momentum": settings.momentum,

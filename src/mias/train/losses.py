@@ -1,6 +1,8 @@
 """Task-specific losses (the TSL of the MIAS loss), from MONAI and torch.
 
-Segmentation: Dice + cross-entropy (nnU-Net's default, MONAI `DiceCELoss`);
+Segmentation: Dice + cross-entropy (nnU-Net's default, MONAI `DiceCELoss`), the Dice over
+the whole batch (nnU-Net's batch Dice: a patch without the structure does not make it
+undefined);
 classification: cross-entropy, optionally class-weighted; regression (a structure's
 volume, a value): smooth L1.
 """
@@ -21,7 +23,8 @@ Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 def task_loss(task: TaskSpec, class_weights: Sequence[float] | None = None) -> Loss:
     """The loss for `task`; logits (N, C, *spatial) or (N, C) against integer targets."""
     if task.kind == "segmentation":
-        dice_ce = DiceCELoss(to_onehot_y=True, softmax=True, include_background=False)
+        dice_ce = DiceCELoss(to_onehot_y=True, softmax=True, include_background=False,
+                             batch=True)
 
         def seg(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
             return dice_ce(logits, target.unsqueeze(1))

@@ -126,7 +126,7 @@ def train_network(net: nn.Module, data: PreparedData, settings: TrainSettings, *
     per_epoch = steps_per_epoch(settings, data)
     total = settings.epochs * per_epoch
     sampler = PatchSampler(data.split("train"), data.task, training_patch(settings, data),
-                           augment=settings.augment, seed=seed)
+                           augment=settings.augment, seed=seed, foreground=settings.foreground)
     optimizer = make_optimizer(net, settings)
     loss_fn = task_loss(data.task)
     ckpt = None if checkpoint_dir is None else Path(checkpoint_dir) / CHECKPOINT_NAME
