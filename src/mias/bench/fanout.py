@@ -2,7 +2,8 @@
 
 Both backends call the same `compute_cell` on the same plain-data jobs and each cell is
 deterministic (seeded, one torch thread per worker), so they produce the same table. Cells
-are written by the workers as they finish, which is what makes a build resumable.
+are written by the workers as they finish, which is what makes a build resumable. Any other
+module-level job function can be fanned out the same way (`fn`; `mias rank` does).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from mias.bench.cells import CellJob, compute_cell
 from mias.errors import InputError
 
 Done = Callable[[CellJob, dict[str, Any]], None]
+Fn = Callable[[Any], Any]
 BACKENDS = ("auto", "ray", "pool")
 
 
@@ -39,18 +41,20 @@ def resolve_backend(backend: str, ray_address: str | None) -> str:
     return backend
 
 
-def run_pool(jobs: Sequence[CellJob], workers: int, done: Done) -> None:
+def run_pool(jobs: Sequence[CellJob], workers: int, done: Done, fn: Fn | None = None) -> None:
+    fn = fn or compute_cell
     if workers <= 1:
         for job in jobs:
-            done(job, compute_cell(job))
+            done(job, fn(job))
         return
     with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("fork")) as pool:
-        futures = {pool.submit(compute_cell, job): job for job in jobs}
+        futures = {pool.submit(fn, job): job for job in jobs}
         for future in as_completed(futures):
             done(futures[future], future.result())
 
 
-def run_ray(jobs: Sequence[CellJob], workers: int, address: str | None, done: Done) -> None:
+def run_ray(jobs: Sequence[CellJob], workers: int, address: str | None, done: Done,
+            fn: Fn | None = None) -> None:
     """A local Ray with `workers` CPUs, or the cluster at `address`; one CPU per cell."""
     import ray
 
@@ -63,7 +67,7 @@ def run_ray(jobs: Sequence[CellJob], workers: int, address: str | None, done: Do
         else:
             ray.init(address="local", num_cpus=max(1, workers), **kwargs)
     try:
-        remote = ray.remote(num_cpus=1, max_retries=0)(compute_cell)
+        remote = ray.remote(num_cpus=1, max_retries=0)(fn or compute_cell)
         pending = {remote.remote(job): job for job in jobs}
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1)
@@ -75,13 +79,14 @@ def run_ray(jobs: Sequence[CellJob], workers: int, address: str | None, done: Do
 
 
 def run_cells(jobs: Sequence[CellJob], *, backend: str = "auto", workers: int = 2,
-              ray_address: str | None = None, done: Done) -> str:
-    """Compute `jobs`, calling `done(job, row)` as each finishes; returns the backend used."""
+              ray_address: str | None = None, done: Done, fn: Fn | None = None) -> str:
+    """Compute `jobs` with `fn` (default `compute_cell`), calling `done(job, result)` as each
+    finishes, in the order given; returns the backend used."""
     chosen = resolve_backend(backend, ray_address)
     if not jobs:
         return chosen
     if chosen == "ray":
-        run_ray(jobs, workers, ray_address, done)
+        run_ray(jobs, workers, ray_address, done, fn)
     else:
-        run_pool(jobs, workers, done)
+        run_pool(jobs, workers, done, fn)
     return chosen

@@ -20,7 +20,8 @@ from mias import __version__
 from mias.errors import InputError
 
 COMMAND_MODULES: tuple[str, ...] = ("synth", "prepare", "profile", "demo", "search", "train",
-                                    "evaluate", "export", "predict", "report", "run", "bench")
+                                    "evaluate", "export", "predict", "report", "run", "bench",
+                                    "rank")
 
 
 class _Parser(argparse.ArgumentParser):

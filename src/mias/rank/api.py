@@ -1,0 +1,242 @@
+"""`rank(PREP, DIR, …)`: the search evaluation from prepared data to `DIR/tau.json`.
+
+Draws the architectures, fans the standalone trainings and the per-sampler supernets out
+as jobs, and turns their records into τ per epoch per sampler. The work happens in a
+partial folder named after a fingerprint of the inputs and settings and is renamed into
+place when done; re-running the same command after a crash re-runs only the jobs that had
+not finished (standalone trainings from their last epoch checkpoint, supernets from
+their last epoch). With `--overwrite`, a finished standalone training of the earlier DIR
+is taken over when its key matches, so a training is never redone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mias import __version__
+from mias.atomic import resumable_dir, write_json
+from mias.bench.fanout import resolve_backend, run_cells
+from mias.errors import InputError
+from mias.presets import Preset
+from mias.rank.draw import Drawn, stratified_draw
+from mias.rank.jobs import STANDALONE, SUPERNET, Job, run_job
+from mias.rank.plots import tau_png
+from mias.rank.settings import SAMPLER_DESCRIPTIONS, SAMPLER_REGISTRY, RankSettings
+from mias.rank.stats import agreement, paired_difference
+
+TAU_SCHEMA_VERSION = 1
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class RankOutcome:
+    out: Path
+    tau: dict[str, Any]
+    run: dict[str, Any]
+
+
+def rank(prep: str | Path, out: str | Path, *, preset: Preset, settings: RankSettings,
+         device: str = "cpu", backend: str = "auto", workers: int | None = None,
+         ray_address: str | None = None, overwrite: bool = False,
+         progress: Progress | None = None) -> RankOutcome:
+    from mias.search.api import load_latency
+    from mias.train.data import PreparedData
+    from mias.train.device import torch_device
+
+    prep, out = Path(prep).resolve(), Path(out)
+    if workers is not None and workers < 1:
+        raise InputError(None, f"--workers must be >= 1, got {workers}", "pass e.g. --workers 2")
+    if ray_address and backend == "pool":
+        raise InputError(None, "--ray joins a Ray cluster, --backend pool runs without Ray",
+                         "drop one of the two")
+    chosen = resolve_backend("ray" if ray_address else backend, ray_address)
+    workers = machine_cores() if workers is None else workers
+    data = PreparedData.load(prep)
+    _, predictor, provenance = load_latency(prep, settings.target)
+    drawn, draw_protocol = stratified_draw(data.space, predictor, settings.archs,
+                                           seed=settings.seed,
+                                           pool_per_arch=settings.pool_per_arch)
+    dev = torch_device(device).type
+    config = preset.model_dump(mode="json")
+    rank_config = settings.model_dump(mode="json")
+    fingerprint = hashlib.sha256(json.dumps(
+        {"data": data.fingerprint, "config": config, "rank": rank_config,
+         "target": provenance, "device": dev}, sort_keys=True).encode()).hexdigest()
+    reuse = str(out.resolve()) if out.is_dir() else None
+    started = time.perf_counter()
+    with resumable_dir(out, fingerprint, overwrite=overwrite) as (tmp, resumed):
+        archs = tuple(d.arch.to_dict() for d in drawn)
+        common = {"prep": str(prep), "work": str(tmp.resolve()), "preset": config,
+                  "settings": rank_config, "device": dev}
+        # the supernets first: the longest jobs, so two workers stay busy to the end
+        jobs = [Job(kind=SUPERNET, name=s, archs=archs, **common) for s in settings.samplers]
+        jobs += [Job(kind=STANDALONE, name=d.arch.id, archs=(d.arch.to_dict(),), reuse=reuse,
+                     **common) for d in drawn]
+        records: dict[tuple[str, str], dict[str, Any]] = {}
+
+        def done(job: Job, record: dict[str, Any]) -> None:
+            records[(job.kind, job.name)] = record
+            if progress is not None:
+                progress("rank jobs", len(records), len(jobs))
+
+        if progress is not None:
+            progress("rank jobs", 0, len(jobs))
+        try:
+            used = run_cells(jobs, backend=chosen, workers=workers, ray_address=ray_address,
+                             done=done, fn=run_job)
+        except ConnectionError as exc:
+            raise InputError(None, f"cannot join the Ray cluster at {ray_address} ({exc})",
+                             "check --ray ADDRESS, or drop --ray to run locally") from exc
+        tau = build_tau(data, preset, settings, provenance, draw_protocol, drawn, records)
+        write_json(tmp / "tau.json", tau)
+        tau_png(tmp / "tau.png", tau)
+        standalone = [r for (k, _), r in records.items() if k == STANDALONE]
+        run = {"schema_version": 1, "mias_version": __version__, "backend": used,
+               "workers": workers,
+               "ray_address": ray_address, "resumed": resumed,
+               "wall_s_this_invocation": time.perf_counter() - started,
+               "standalone_reused": sum(bool(r["cached"]) for r in standalone),
+               "standalone_trained": sum(not r["cached"] for r in standalone),
+               "supernets_reused": sum(bool(r["cached"]) for (k, _), r in records.items()
+                                       if k == SUPERNET)}
+        write_json(tmp / "run.json", run)
+    return RankOutcome(out, tau, run)
+
+
+def machine_cores() -> int:
+    """The cores this process may run on (a container's share, not the host's count)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else \
+        (os.cpu_count() or 1)
+
+
+def _finite(values: list[float]) -> list[float]:
+    """A diverged score (NaN, ±inf) ranks below every finite one."""
+    arr = np.asarray(values, dtype=np.float64)
+    ok = np.isfinite(arr)
+    floor = float(arr[ok].min()) - 1.0 if ok.any() else 0.0
+    return [float(v) if f else floor for v, f in zip(arr, ok, strict=True)]
+
+
+def build_tau(data, preset: Preset, settings: RankSettings, provenance: dict[str, Any],
+              draw_protocol: dict[str, Any], drawn: list[Drawn],
+              records: dict[tuple[str, str], dict[str, Any]]) -> dict[str, Any]:
+    """The tau.json payload: protocol, architectures with ground truth, τ per epoch."""
+    ids = [d.arch.id for d in drawn]
+    truth_records = [records[(STANDALONE, i)] for i in ids]
+    truth = _finite([r["val_score"] for r in truth_records])
+    stat = {"rounds": settings.bootstrap, "confidence": settings.confidence,
+            "seed": settings.seed, "k": settings.top_k}
+    samplers: dict[str, Any] = {}
+    finals: dict[str, list[float]] = {}
+    for name in settings.samplers:
+        rec = records[(SUPERNET, name)]
+        epochs = []
+        for e in rec["epochs"]:
+            scores = _finite([e["scores"][i] for i in ids])
+            a = agreement(scores, truth, rounds=stat["rounds"], confidence=stat["confidence"],
+                          seed=stat["seed"], k=stat["k"])
+            epochs.append({"epoch": e["epoch"], "step": e["step"], **a,
+                           "train_tsl": e["train_tsl"], "paths_per_step": e["paths_per_step"],
+                           "scores": scores})
+        finals[name] = epochs[-1]["scores"]
+        samplers[name] = {"description": SAMPLER_DESCRIPTIONS[name],
+                          "search_sampler": SAMPLER_REGISTRY[name], "steps": rec["steps"],
+                          "path_updates": rec["path_updates"],
+                          "paths_per_step": rec["path_updates"] / max(rec["steps"], 1),
+                          "batch_norm_recalibrated": rec["batch_norm_recalibrated"],
+                          "final": {k: epochs[-1][k] for k in ("tau", "tau_ci", "rho",
+                                                                "rho_ci", "top_k")},
+                          "epochs": epochs}
+    comparisons = {}
+    if "mias" in finals:
+        for other in finals:
+            if other != "mias":
+                comparisons[f"mias-{other}"] = paired_difference(
+                    finals["mias"], finals[other], truth, rounds=stat["rounds"],
+                    confidence=stat["confidence"], seed=stat["seed"])
+    s = preset.search
+    per_epoch = records[(SUPERNET, settings.samplers[0])]["steps_per_epoch"]
+    return {
+        "schema_version": TAU_SCHEMA_VERSION,
+        "prep": str(data.root.resolve()), "data_fingerprint": data.fingerprint,
+        "task": data.task.kind, "metric": truth_records[0]["metric"],
+        "protocol": {
+            "n": len(ids), "architectures": draw_protocol, "seed": settings.seed,
+            "target": settings.target, "latency": provenance, "preset": preset.name,
+            "standalone": {"budget": preset.train.model_dump(mode="json"),
+                           "steps": truth_records[0]["steps"], "seed": settings.seed,
+                           "score": "task metric on every validation case, whole, in the "
+                                    "prepared space"},
+            "supernet": {"epochs": s.epochs, "steps_per_epoch": per_epoch,
+                         "batch": s.batch, "patch": s.patch, "paths_per_step": s.paths_per_step,
+                         "lr": s.lr, "momentum": s.momentum, "weight_decay": s.weight_decay,
+                         "eps_ce": s.eps_ce, "eps_lat": s.eps_lat, "arch_lr": s.arch_lr,
+                         "warmup_epochs": s.warmup_epochs, "pruning": "off", "tuning": "off",
+                         "seed": settings.seed,
+                         "same_for_all_samplers": "initial weights, data batches, optimiser "
+                                                  "and steps; only the paths differ"},
+            "inherited_score": "each architecture materialised with the supernet's weights "
+                               "after every epoch, batch-norm statistics re-estimated on "
+                               f"{settings.bn_cases} training cases where the space uses "
+                               "batch norm, scored like the standalone trainings",
+            "statistics": {"tau": "Kendall tau-b (scipy.stats.kendalltau)",
+                           "rho": "Spearman rho (scipy.stats.spearmanr)",
+                           "ci": "percentile bootstrap over architectures resampled with "
+                                 "replacement", "bootstrap": settings.bootstrap,
+                           "confidence": settings.confidence, "bootstrap_seed": settings.seed,
+                           "top_k": settings.top_k,
+                           "diverged": "a non-finite score ranks below every finite one"},
+            "config": preset.model_dump(mode="json"),
+        },
+        "architectures": [
+            {"arch_id": d.arch.id, "arch": d.arch.to_dict(), "latency_ms": d.latency_ms,
+             "latency_source": d.latency_source, "stratum": d.stratum,
+             "standalone_score": r["val_score"], "standalone_diverged": r["diverged"]}
+            for d, r in zip(drawn, truth_records, strict=True)],
+        "standalone": {"metric": truth_records[0]["metric"], "mean": float(np.mean(truth)),
+                       "min": float(np.min(truth)), "max": float(np.max(truth)),
+                       "best": ids[int(np.argmax(truth))]},
+        "samplers": samplers,
+        "comparisons": comparisons,
+    }
+
+
+def summary_lines(tau: dict[str, Any], run: dict[str, Any]) -> list[str]:
+    """The plain-language reading of a tau.json."""
+    p = tau["protocol"]
+    lat = p["architectures"]["drawn_latency_ms"]
+    conf = round(p["statistics"]["confidence"] * 100)
+    st = tau["standalone"]
+    lines = [f"Ranked {p['n']} architectures drawn across predicted latency "
+             f"{lat[0]:.1f}–{lat[1]:.1f} ms on {p['target']} "
+             f"({p['architectures']['latency_source']}).",
+             f"Ground truth: each trained alone for {p['standalone']['steps']} steps; "
+             f"{st['metric']} {st['min']:.3f}–{st['max']:.3f} (mean {st['mean']:.3f}).",
+             f"Supernets: {p['supernet']['epochs']} epochs × "
+             f"{p['supernet']['steps_per_epoch']} steps each, no pruning."]
+    for name, entry in tau["samplers"].items():
+        f = entry["final"]
+        tk = f["top_k"]
+        lines.append(f"  {name:8s} final τ {f['tau']:+.2f} [{f['tau_ci'][0]:+.2f}, "
+                     f"{f['tau_ci'][1]:+.2f}], ρ {f['rho']:+.2f}; top-{tk['k']} overlap "
+                     f"{tk['overlap']:.0%}, true best in its top {tk['k']}: "
+                     f"{'yes' if tk['contains_best'] else 'no'} "
+                     f"({entry['paths_per_step']:.0f} paths/step)")
+    for pair, c in tau["comparisons"].items():
+        lo, hi = c["ci"]
+        verdict = ("MIAS ranks better" if lo > 0 else "MIAS ranks worse" if hi < 0
+                   else "no difference the CI can tell")
+        lines.append(f"  {pair}: Δτ {c['delta_tau']:+.2f} [{lo:+.2f}, {hi:+.2f}] "
+                     f"({conf}% paired bootstrap): {verdict}.")
+    lines.append(f"Backend {run['backend']} ({run['workers']} workers); standalone trainings "
+                 f"reused {run['standalone_reused']}, trained {run['standalone_trained']}.")
+    return lines
