@@ -84,3 +84,19 @@ def test_a_missing_stage_is_named_with_the_command_that_makes_it(tiny_run: Path,
     err = capsys.readouterr().err
     assert "eval/metrics.json" in err and "mias evaluate RUN" in err
     assert not (partial / "report").exists()
+
+
+def test_a_ranking_beside_the_run_is_reported(tiny_run: Path, tmp_path: Path) -> None:
+    from mias.atomic import write_json
+
+    run = tmp_path / "ranked"
+    shutil.copytree(tiny_run, run, ignore=shutil.ignore_patterns("report"))
+    final = {"tau": 0.61, "tau_ci": [0.2, 0.85], "rho": 0.7, "rho_ci": [0.3, 0.9]}
+    write_json(run / "rank" / "tau.json", {
+        "schema_version": 1, "metric": "dice", "protocol": {
+            "n": 12, "standalone": {"steps": 40}, "supernet": {"epochs": 3},
+            "statistics": {"confidence": 0.95}},
+        "samplers": {"mias": {"final": final}}})
+    assert cli.main(["report", str(run)]) == 0
+    html = (run / "report" / "validation_plan.html").read_text(encoding="utf-8")
+    assert "+0.61 [+0.20, +0.85]" in html and "ranking of 12 architectures" in html

@@ -101,8 +101,6 @@ def efficiency(rec: RunRecords) -> dict[str, Any]:
         rows.append({"quantity": f"model size ({name})", "value": f"{size / 2**20:.3f} MiB "
                      f"({size:,} bytes)", "source": "measured", "device": "—",
                      "runtime": "ONNX opset 17", "basis": "size of the exported file"})
-    measured_target = latency.source == "measured" or (
-        latency.source == "predicted" and latency.device == target.name)
     board = target.name != "host"
     warning = None
     if board and latency.source == "estimated":
@@ -111,7 +109,7 @@ def efficiency(rec: RunRecords) -> dict[str, Any]:
                    "datasheet power), not a measurement. Time the model on the board "
                    f"(`mias profile --import` there) before relying on it.")
     return {"rows": rows, "target": target.name, "description": target.description,
-            "warning": warning, "measured_table": measured_target, "int8": _int8(rec)}
+            "warning": warning, "int8": _int8(rec)}
 
 
 def _int8(rec: RunRecords) -> dict[str, Any] | None:

@@ -86,16 +86,26 @@ def pruning_rounds(rec: RunRecords) -> list[dict[str, Any]]:
             for s, c in sorted(by_step.items())]
 
 
+def _ci(value: float | None, ci: list[float] | None) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:+.2f}" + (f" [{ci[0]:+.2f}, {ci[1]:+.2f}]" if ci else "")
+
+
 def rank(rec: RunRecords) -> dict[str, Any] | None:
-    """Kendall τ between the supernet's ranking and stand-alone training, when ranked."""
+    """Kendall τ (and Spearman ρ) between supernet and stand-alone rankings, per sampler,
+    from `mias rank`'s tau.json, with the protocol that τ depends on."""
     r = rec.rank
     if r is None:
         return None
-    tau = r.get("tau", r.get("kendall_tau"))
-    return {"tau": tau if isinstance(tau, int | float) else None,
-            "details": {k: v for k, v in sorted(r.items())
-                        if k not in ("tau", "kendall_tau", "schema_version")
-                        and isinstance(v, str | int | float)}}
+    p = r.get("protocol", {})
+    rows = [{"sampler": name, "tau": _ci(f.get("tau"), f.get("tau_ci")),
+             "rho": _ci(f.get("rho"), f.get("rho_ci"))}
+            for name, entry in r.get("samplers", {}).items() if (f := entry.get("final", {}))]
+    return {"rows": rows, "n": p.get("n"), "metric": r.get("metric"),
+            "standalone_steps": (p.get("standalone") or {}).get("steps"),
+            "supernet_epochs": (p.get("supernet") or {}).get("epochs"),
+            "confidence": (p.get("statistics") or {}).get("confidence")}
 
 
 def performance(rec: RunRecords) -> dict[str, Any]:
