@@ -8,6 +8,7 @@ network input is covered by sliding windows instead of being cut.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +19,7 @@ from monai.transforms import NormalizeIntensity
 from monai.utils import convert_to_numpy
 
 from mias.data.demographics import age_bin
-from mias.data.readers import SourceCase, load_case
+from mias.data.readers import SourceCase, discover, load_case
 from mias.data.transforms import apply_view_ops, resample
 from mias.errors import InputError
 from mias.records import CaseRecord, TaskSpec
@@ -40,6 +41,13 @@ def load_original(root: Path, record: CaseRecord, pre: Mapping[str, Any],
                   task: TaskSpec) -> OriginalCase:
     paths = tuple(root / f for f in record.image_files)
     label_path = root / record.label_file if record.label_file else None
+    if any(not p.is_file() for p in paths):
+        source = _discovered(root).get(record.case_id)
+        if source is None:
+            raise InputError(root, f"the held-out case {record.case_id} is not in this "
+                             "dataset", "pass the dataset folder that was prepared with "
+                             "--data DATA")
+        paths, label_path = source.image_paths, source.label_path or label_path
     missing = [p for p in (*paths, *([label_path] if label_path else [])) if not p.exists()]
     if missing:
         raise InputError(missing[0], "an original file of a held-out case is missing",
@@ -47,6 +55,13 @@ def load_original(root: Path, record: CaseRecord, pre: Mapping[str, Any],
     loaded = load_case(SourceCase(record, paths, label_path), task.label_names)
     return OriginalCase(record, dict(pre), loaded.image, loaded.label, loaded.affine,
                         tuple(float(s) for s in pre["spacing"]))
+
+
+@functools.lru_cache(maxsize=4)
+def _discovered(root: Path) -> dict[str, SourceCase]:
+    """Case id → files, found the way `prepare` found them: a DICOM case is a series of
+    files (and its record may name no file at all when its path held an identifier)."""
+    return {c.record.case_id: c for c in discover(root).cases}
 
 
 def subgroups(record: CaseRecord) -> dict[str, str]:
