@@ -102,6 +102,9 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", type=Path, default=RESULTS)
+    ap.add_argument("--eps-lat-0-result", type=Path, metavar="RESULT_JSON",
+                    help="take the ε_lat = 0 search from this result.json (run beside this "
+                    "script on the same PREP, one thread each) instead of running it after")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     work = Path(tempfile.mkdtemp(prefix="search-cost-"))
@@ -123,7 +126,17 @@ def main() -> None:
 
     no_lat = preset.model_copy(update={"search": preset.search.model_copy(
         update={"eps_lat": 0.0})})
-    free, free_s = timed_search(prep, work / "run-nolat", no_lat, args.target, 0)
+    if args.eps_lat_0_result is None:
+        free, free_s = timed_search(prep, work / "run-nolat", no_lat, args.target, 0)
+    else:
+        while not args.eps_lat_0_result.is_file():
+            time.sleep(5)
+        free = json.loads(args.eps_lat_0_result.read_text())
+        timing = args.eps_lat_0_result.with_name("timing.json")
+        free_s = json.loads(timing.read_text())["wall_s_this_invocation"]
+        if free["config"]["search"]["eps_lat"] != 0.0 or free["data_fingerprint"] != \
+                data.fingerprint:
+            raise SystemExit(f"{args.eps_lat_0_result} is not an ε_lat = 0 search of {prep}")
     _, predictor, provenance = load_latency(prep, args.target)
     rng = np.random.default_rng(0)
     uniform = [predictor.predict(data.space, data.space.sample(rng)).value for _ in range(200)]

@@ -73,6 +73,8 @@ class SearchSettings(_Strict):
     arch_lr: float = Field(0.05, gt=0, description="Adam step on the architecture logits")
     warmup_epochs: int = Field(0, ge=0, description="uniform sampling, no architecture step")
     val_batch: int = Field(2, ge=1, description="validation patches scored per step")
+    soft_metric: bool = Field(True, description="score segmentation paths by soft Dice (on "
+                              "probabilities) while searching; hard Dice at the end")
     prune: list[PruneStep] = Field(default_factory=lambda: [
         PruneStep(at=0.3, keep=6), PruneStep(at=0.55, keep=3), PruneStep(at=0.8, keep=1)])
     prior_samples: float = Field(2.0, ge=0, description="shrinkage of a candidate's metric "

@@ -60,7 +60,8 @@ def search(prep: str | Path, run: str | Path, *, target: str, preset: Preset,
     prep, run = Path(prep), Path(run)
     data = PreparedData.load(prep)
     _, predictor, provenance = load_latency(prep, target)
-    scorer = Scorer.for_task(data.task, preset.metric.name, preset.metric.beta)
+    scorer = Scorer.for_task(data.task, preset.metric.name, preset.metric.beta,
+                             soft=preset.search.soft_metric)
     s = preset.search
     steps_per_epoch = s.steps_per_epoch or math.ceil(len(data.splits["train"]) / s.batch)
     dev = torch_device(device)
@@ -85,7 +86,8 @@ def search(prep: str | Path, run: str | Path, *, target: str, preset: Preset,
         result = {
             "schema_version": RESULT_SCHEMA_VERSION, "mias_version": __version__,
             "arch": outcome.arch.to_dict(), "arch_id": outcome.arch.id,
-            "metric": {"name": scorer.metric, "label": scorer.label, "beta": scorer.beta,
+            "metric": {"name": scorer.metric, "label": evaluator.final_scorer.label,
+                       "search_label": scorer.label, "beta": scorer.beta,
                        "value": outcome.metric, "basis": "whole validation split, prepared "
                        "space, final supernet weights (inherited, not retrained)"},
             "latency": outcome.latency.to_dict() | {"label": outcome.latency.label},

@@ -6,13 +6,16 @@ accumulates its m paths: a candidate gets the full gradient of the path that ran
 K-th of it), one SGD update — and then scores every path on one validation batch (the same
 batch for all K, so their differences are the paths' and not the batches'). Validation
 patches are centred on the structure, so every one of them can tell a path that finds it
-from one that does not. `score` re-ranks paths on the whole validation split at the full
-input shape.
+from one that does not. Steps score by the task metric on probabilities (soft Dice) where
+the task is segmentation, so paths differ before their hard masks find the structure;
+`score` re-ranks paths by the hard metric on the whole validation split at the full input
+shape.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -34,6 +37,7 @@ class SupernetEvaluator(Evaluator):
         self.data = data
         self.settings = settings
         self.scorer = scorer
+        self.final_scorer = dataclasses.replace(scorer, soft=False)
         self.metric_label = scorer.label
         self.device = device
         self.seed = seed
@@ -78,14 +82,15 @@ class SupernetEvaluator(Evaluator):
         return losses
 
     @torch.no_grad()
-    def evaluate_on(self, archs: Sequence[Architecture], x: torch.Tensor,
-                    y: torch.Tensor) -> list[PathScore]:
+    def evaluate_on(self, archs: Sequence[Architecture], x: torch.Tensor, y: torch.Tensor,
+                    scorer: Scorer | None = None) -> list[PathScore]:
         self.supernet.eval()
         x, y = x.to(self.device), y.to(self.device)
+        scorer = scorer or self.scorer
         out = []
         for arch in archs:
             logits = self.supernet(x, arch)
-            out.append(PathScore(arch, self.scorer(logits, y), float(self.loss_fn(logits, y))))
+            out.append(PathScore(arch, scorer(logits, y), float(self.loss_fn(logits, y))))
         return out
 
     def step(self, archs: Sequence[Architecture], step: int) -> list[PathScore]:
@@ -99,7 +104,7 @@ class SupernetEvaluator(Evaluator):
             metrics, losses = [], []
             for i in range(0, len(cases), 4):
                 x, y = whole_cases(cases[i:i + 4], self.data.task)
-                s = self.evaluate_on([arch], x, y)[0]
+                s = self.evaluate_on([arch], x, y, self.final_scorer)[0]
                 metrics.append((s.metric, len(x)))
                 losses.append((s.loss, len(x)))
             n = sum(w for _, w in metrics)

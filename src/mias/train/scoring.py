@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from monai.losses import DiceLoss
 from monai.metrics import compute_dice
 from sklearn.metrics import fbeta_score
 
@@ -28,20 +29,23 @@ class Scorer:
     task: TaskSpec
     metric: str
     beta: float
+    soft: bool = False
 
     @classmethod
     def for_task(cls, task: TaskSpec, metric: str | None = None,
-                 beta: float | None = None) -> Scorer:
+                 beta: float | None = None, soft: bool = False) -> Scorer:
         name = metric or task.target_metric
         if name not in METRICS[task.kind]:
             raise InputError(None, f"metric {name!r} does not apply to a {task.kind} task",
                              f"choose one of: {', '.join(METRICS[task.kind])}")
-        return cls(task, name, task.beta if beta is None else float(beta))
+        return cls(task, name, task.beta if beta is None else float(beta), soft)
 
     @property
     def label(self) -> str:
         if self.metric == "f_beta":
             return f"F-{self.beta:g}"
+        if self.soft and self.metric == "dice":
+            return "soft Dice"
         return {"dice": "Dice", "mae": "−MAE", "volume_error": "−relative volume error"}[
             self.metric]
 
@@ -54,6 +58,8 @@ class Scorer:
             return float(fbeta_score(target.numpy(), pred, beta=self.beta,
                                      average="binary" if logits.shape[1] == 2 else "macro",
                                      zero_division=0))
+        if self.soft and self.metric == "dice":
+            return soft_dice(logits, target)
         pred = logits.argmax(1)
         if self.metric == "dice":
             return dice(pred, target, logits.shape[1])
@@ -76,6 +82,17 @@ def dice(pred: torch.Tensor, target: torch.Tensor, classes: int) -> float:
     values = compute_dice(one_hot(pred, classes), one_hot(target, classes),
                           include_background=False, ignore_empty=False)
     return float(torch.nanmean(values))
+
+
+def soft_dice(logits: torch.Tensor, target: torch.Tensor) -> float:
+    """Mean foreground Dice of the softmax probabilities (1 − MONAI's Dice loss, per case).
+
+    The search ranks sub-networks long before their hard masks find a small structure:
+    early on every path's hard Dice is 0 while their probabilities already differ.
+    """
+    loss = DiceLoss(include_background=False, to_onehot_y=True, softmax=True,
+                    reduction="none")(logits, target.unsqueeze(1))
+    return float(1.0 - loss.mean())
 
 
 def _volume_error(pred: torch.Tensor, target: torch.Tensor, classes: int) -> float:
