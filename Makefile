@@ -10,7 +10,7 @@ DEMO_OUT ?= demo-out
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[full,dev]"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[full,dev,ray]"
 	touch $(STAMP)
 
 install: $(STAMP)
