@@ -20,6 +20,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from rich.markup import escape
+
     from mias.atomic import read_json
     from mias.cli.progress import console, stage_progress
     from mias.train.evaluate import evaluate_run
@@ -30,8 +32,8 @@ def run(args: argparse.Namespace) -> int:
                            overwrite=args.overwrite, progress=update)
     metrics = read_json(out / "metrics.json")
     for line in table_rows(metrics):
-        console.print(line)
+        console.print(escape(line))
     for note in metrics["notes"]:
-        console.print(f"[yellow]note:[/] {note}")
+        console.print(f"[yellow]note:[/] {escape(note)}")
     console.print(f"wrote [bold]{out / 'metrics.json'}[/] and {out / 'cases.parquet'}")
     return 0

@@ -33,8 +33,8 @@ def run(args: argparse.Namespace) -> int:
     fp32 = record["fp32"]
     console.print(f"wrote [bold]{args.run / 'export'}[/]: model.onnx"
                   f"{', model.int8.onnx' if 'int8' in record else ''}, parity.json")
-    console.print(f"fp32 max |ONNX − PyTorch| = {fp32['max_abs_diff']:.2e} "
-                  f"(limit {fp32['atol']:g})")
+    console.print(f"fp32 max |ONNX − PyTorch| = {fp32['max_abs_diff']:.2e} on "
+                  f"{fp32.get('compared', 'raw outputs')} (limit {fp32['atol']:g})")
     if "int8" in record:
         q = record["int8"]
         console.print(f"int8: {q['metric_label']} change {q['metric_change']:+.4f} on "
