@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from mias.cli.help import DefaultsFormatter
+from mias.cli.options import add_device
 
 EXISTS_FIX = "choose another --out: mias demo replaces only an earlier demo's output"
 
@@ -26,8 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cases", type=int, default=40, help="number of synthetic cases")
     p.add_argument("--seed", type=int, default=0, help="random seed")
     p.add_argument("--target", default="rpi3", help="hardware the network is for")
-    p.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"),
-                   help="where PyTorch computes")
+    add_device(p)
     p.set_defaults(func=run)
 
 

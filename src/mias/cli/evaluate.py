@@ -6,15 +6,16 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from mias.cli.options import add_device
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("evaluate", help="score the trained model and its baselines (RUN/eval)",
                        description=__doc__)
     p.add_argument("run", type=Path, help="run folder with search/ and final/")
-    p.add_argument("--data", type=Path, help="the original dataset folder (default: the one "
-                   "recorded in PREP/manifest.json)")
-    p.add_argument("--device", choices=("cpu", "cuda", "auto"), default="cpu",
-                   help="where PyTorch computes (default cpu)")
+    p.add_argument("--data", type=Path, help="the original dataset folder PREP was prepared "
+                   "from (`mias run` and `mias demo` pass it themselves)")
+    add_device(p)
     p.add_argument("--overwrite", action="store_true", help="replace an existing RUN/eval")
     p.set_defaults(func=run)
 

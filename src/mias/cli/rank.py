@@ -15,6 +15,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from mias.cli.options import add_device
+
 SAMPLERS = ("mias", "fairnas", "spos")
 
 
@@ -52,8 +54,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="auto = Ray when installed, else a process pool (default: auto)")
     p.add_argument("--workers", type=int, metavar="N",
                    help="parallel jobs on this machine (default: its cores)")
-    p.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"),
-                   help="where PyTorch computes in each job (default: cpu)")
+    add_device(p, where=" in each job")
     p.add_argument("--resume", action="store_true",
                    help="continue an interrupted rank (the same command resumes anyway; this "
                    "only says so explicitly)")

@@ -11,6 +11,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from mias.cli.options import add_device
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("search", help="latency-aware supernet search with progressive pruning",
@@ -27,8 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--latency-budget", type=float, metavar="MS",
                    help="pick the best metric under this latency on the target (default: the "
                    "best trade-off under the loss)")
-    p.add_argument("--device", default="auto", choices=("cpu", "cuda", "auto"),
-                   help="where PyTorch computes (default: auto = CUDA when present)")
+    add_device(p, "auto")
     p.add_argument("--seed", type=int, default=0, help="seed of everything (default: 0)")
     p.add_argument("--resume", action="store_true",
                    help="continue an interrupted search (the same command resumes anyway; "

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from mias.cli.options import add_device
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train the searched architecture (RUN/final)",
@@ -14,8 +16,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="initial weights (default: the preset's train.init)")
     p.add_argument("--resume", action="store_true",
                    help="continue an interrupted training from its last epoch checkpoint")
-    p.add_argument("--device", choices=("cpu", "cuda", "auto"), default="cpu",
-                   help="where PyTorch computes (default cpu)")
+    add_device(p)
     p.add_argument("--overwrite", action="store_true", help="replace an existing RUN/final")
     p.set_defaults(func=run)
 
