@@ -258,15 +258,16 @@ class MiasSearch:
         depth_p, layer_p = self.dist.numpy_probs(st.mask)
         ref = self.latency.reference_ms
         chosen: dict[str, list[int]] = {}
-        evidence: dict[str, tuple[dict[int, tuple[float, int]], dict[int, float]]] = {}
+        evidence: dict[str, tuple[dict[int, tuple[float, int]], dict[int, float],
+                                  dict[int, float]]] = {}
         for n in ["depth", *self.layers]:
             alive = st.mask.alive_depths() if n == "depth" else st.mask.alive(n)
             est = st.stats.estimate(n, alive, s.prior_samples)
             lat_all = (self._depth_ms(st.mask, depth_p, layer_p) if n == "depth"
                        else self.latency.candidate_ms(n, depth_p, layer_p))
             lat = {i: float(lat_all[i]) for i in alive}
-            evidence[n] = (est, lat)
             scores = trade_off(est, lat, eps_ce=s.eps_ce, eps_lat=s.eps_lat, reference_ms=ref)
+            evidence[n] = (est, lat, scores)
             kept = ranked(scores, lat)[:keep]
             fastest = min(alive, key=lambda i: (lat[i], i))
             if self.budget is not None and keep > 1 and fastest not in kept:
@@ -277,8 +278,7 @@ class MiasSearch:
         for n, kept in chosen.items():
             names = ([f"depth {d}" for d in self.space.depths] if n == "depth"
                      else [c.key for c in self.space.candidates(n)])
-            est, lat = evidence[n]
-            scores = trade_off(est, lat, eps_ce=s.eps_ce, eps_lat=s.eps_lat, reference_ms=ref)
+            est, lat, scores = evidence[n]
             st.pruning_log += decisions(n, names, kept, est, lat, scores, st.step, keep)
             drops = [i for i in lat if i not in kept]
             st.mask = apply_drops(st.mask, n, drops)
@@ -304,12 +304,8 @@ class MiasSearch:
                     ) -> dict[str, list[int]]:
         """The last pruning under a budget: start from the best-scoring path and, while it is
         over budget, make the swap that saves the most latency per score point lost."""
-        s, ref = self.settings, self.latency.reference_ms
-
         def score(n: str, i: int) -> float:
-            est, lat = evidence[n]
-            return trade_off({i: est[i]}, lat, eps_ce=s.eps_ce, eps_lat=s.eps_lat,
-                             reference_ms=ref)[i]
+            return evidence[n][2][i]
 
         pick = {n: v[0] for n, v in chosen.items()}
 
