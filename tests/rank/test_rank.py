@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -16,7 +17,7 @@ import yaml
 
 from mias.bench.fanout import ray_available
 from mias.cli.main import main
-from mias.rank.api import rank
+from mias.rank.api import rank, summary_lines
 from mias.rank.settings import RankSettings
 
 from .conftest import TINY
@@ -89,3 +90,24 @@ def test_a_killed_rank_resumes_reusing_its_finished_trainings(pool_run, rank_pre
     assert outcome.run["standalone_reused"] >= 1
     assert outcome.run["standalone_reused"] + outcome.run["standalone_trained"] == 4
     assert (out / "tau.json").read_bytes() == (pool_run / "tau.json").read_bytes()
+
+
+def test_two_truth_seeds_average_the_ground_truth_and_report_its_retest(
+        pool_run, rank_prep, tiny_rank_preset, tmp_path):
+    out = tmp_path / "seeds"
+    shutil.copytree(pool_run, out)
+    outcome = rank(rank_prep, out, preset=tiny_rank_preset,
+                   settings=RankSettings(archs=4, samplers=("spos",), truth_seeds=2),
+                   backend="pool", workers=1, overwrite=True)
+    assert outcome.run["standalone_reused"] == 4 and outcome.run["standalone_trained"] == 4
+    tau = outcome.tau
+    first = {a["arch_id"]: a["standalone_score"]
+             for a in json.loads((pool_run / "tau.json").read_text())["architectures"]}
+    assert tau["protocol"]["standalone"]["seeds"] == [0, 1]
+    for a in tau["architectures"]:
+        seed0, seed1 = a["standalone_scores_per_seed"]
+        assert seed0 == first[a["arch_id"]]
+        assert a["standalone_score"] == pytest.approx((seed0 + seed1) / 2)
+    retest = tau["standalone"]["retest"]
+    assert retest["tau_ci"][0] <= retest["tau"] <= retest["tau_ci"][1]
+    assert any("the truth against itself" in line for line in summary_lines(tau, outcome.run))

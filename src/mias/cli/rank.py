@@ -48,6 +48,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="device whose predicted latency stratifies the draw and enters the "
                    "MIAS loss (default: rpi3)")
     p.add_argument("--seed", type=int, default=0, help="seed of everything (default: 0)")
+    p.add_argument("--truth-seeds", type=int, default=1, metavar="S",
+                   help="standalone trainings per architecture (seeds SEED…SEED+S-1); the "
+                   "truth is their mean and, with 2 or more, the truth's own seed-to-seed τ "
+                   "is reported as the ceiling (default: 1)")
     p.add_argument("--ray", metavar="ADDRESS", dest="ray_address",
                    help="join this Ray cluster (default: a local Ray for the run)")
     p.add_argument("--backend", default="auto", choices=("auto", "ray", "pool"),
@@ -76,11 +80,12 @@ def run(args: argparse.Namespace) -> int:
     preset = load_preset(args.preset, args.config)
     try:
         settings = RankSettings(archs=args.archs, samplers=args.samplers, target=args.target,
-                                seed=args.seed)
+                                seed=args.seed, truth_seeds=args.truth_seeds)
     except ValidationError as exc:
         problem = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         raise InputError(None, f"invalid rank settings ({problem})",
-                         "pass --archs 4 or more and --seed 0 or more") from None
+                         "pass --archs 4 or more, --seed 0 or more and --truth-seeds "
+                         "1 to 8") from None
     with stage_progress() as update:
         outcome = rank(args.prep, args.out, preset=preset, settings=settings,
                        device=args.device, backend=args.backend, workers=args.workers,

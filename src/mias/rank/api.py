@@ -28,7 +28,7 @@ from mias.bench.fanout import resolve_backend, run_cells
 from mias.errors import InputError
 from mias.presets import Preset
 from mias.rank.draw import Drawn, stratified_draw
-from mias.rank.jobs import STANDALONE, SUPERNET, Job, run_job
+from mias.rank.jobs import STANDALONE, SUPERNET, Job, run_job, standalone_name
 from mias.rank.plots import tau_png
 from mias.rank.settings import SAMPLER_DESCRIPTIONS, SAMPLER_REGISTRY, RankSettings
 from mias.rank.stats import agreement, paired_difference
@@ -79,8 +79,9 @@ def rank(prep: str | Path, out: str | Path, *, preset: Preset, settings: RankSet
                   "settings": rank_config, "device": dev}
         # the supernets first: the longest jobs, so two workers stay busy to the end
         jobs = [Job(kind=SUPERNET, name=s, archs=archs, **common) for s in settings.samplers]
-        jobs += [Job(kind=STANDALONE, name=d.arch.id, archs=(d.arch.to_dict(),), reuse=reuse,
-                     **common) for d in drawn]
+        jobs += [Job(kind=STANDALONE, name=standalone_name(d.arch.id, r),
+                     archs=(d.arch.to_dict(),), reuse=reuse, replicate=r, **common)
+                 for r in range(settings.truth_seeds) for d in drawn]
         records: dict[tuple[str, str], dict[str, Any]] = {}
 
         def done(job: Job, record: dict[str, Any]) -> None:
@@ -131,8 +132,11 @@ def build_tau(data, preset: Preset, settings: RankSettings, provenance: dict[str
               records: dict[tuple[str, str], dict[str, Any]]) -> dict[str, Any]:
     """The tau.json payload: protocol, architectures with ground truth, τ per epoch."""
     ids = [d.arch.id for d in drawn]
-    truth_records = [records[(STANDALONE, i)] for i in ids]
-    truth = _finite([r["val_score"] for r in truth_records])
+    replicates = [[records[(STANDALONE, standalone_name(i, r))] for i in ids]
+                  for r in range(settings.truth_seeds)]
+    truth_records = replicates[0]
+    per_seed = np.array([_finite([r["val_score"] for r in rep]) for rep in replicates])
+    truth = per_seed.mean(axis=0).tolist()
     stat = {"rounds": settings.bootstrap, "confidence": settings.confidence,
             "seed": settings.seed, "k": settings.top_k}
     samplers: dict[str, Any] = {}
@@ -156,6 +160,14 @@ def build_tau(data, preset: Preset, settings: RankSettings, provenance: dict[str
                           "final": {k: epochs[-1][k] for k in ("tau", "tau_ci", "rho",
                                                                 "rho_ci", "top_k")},
                           "epochs": epochs}
+    retest = None
+    if settings.truth_seeds >= 2:
+        even, odd = per_seed[0::2].mean(axis=0), per_seed[1::2].mean(axis=0)
+        retest = {"what": "Kendall tau of the mean score over even-numbered seeds against "
+                          "the mean over odd-numbered seeds: how well the ground truth agrees "
+                          "with itself when only the training seed changes",
+                  **agreement(even.tolist(), odd.tolist(), rounds=stat["rounds"],
+                              confidence=stat["confidence"], seed=stat["seed"], k=stat["k"])}
     comparisons = {}
     if "mias" in finals:
         for other in finals:
@@ -173,7 +185,9 @@ def build_tau(data, preset: Preset, settings: RankSettings, provenance: dict[str
             "n": len(ids), "architectures": draw_protocol, "seed": settings.seed,
             "target": settings.target, "latency": provenance, "preset": preset.name,
             "standalone": {"budget": preset.train.model_dump(mode="json"),
-                           "steps": truth_records[0]["steps"], "seed": settings.seed,
+                           "steps": truth_records[0]["steps"],
+                           "seeds": [settings.seed + r for r in range(settings.truth_seeds)],
+                           "truth": "mean task metric over the seeds",
                            "score": "task metric on every validation case, whole, in the "
                                     "prepared space"},
             "supernet": {"epochs": s.epochs, "steps_per_epoch": per_epoch,
@@ -200,11 +214,13 @@ def build_tau(data, preset: Preset, settings: RankSettings, provenance: dict[str
         "architectures": [
             {"arch_id": d.arch.id, "arch": d.arch.to_dict(), "latency_ms": d.latency_ms,
              "latency_source": d.latency_source, "stratum": d.stratum,
-             "standalone_score": r["val_score"], "standalone_diverged": r["diverged"]}
-            for d, r in zip(drawn, truth_records, strict=True)],
+             "standalone_score": truth[j],
+             "standalone_scores_per_seed": [rep[j]["val_score"] for rep in replicates],
+             "standalone_diverged": any(rep[j]["diverged"] for rep in replicates)}
+            for j, d in enumerate(drawn)],
         "standalone": {"metric": truth_records[0]["metric"], "mean": float(np.mean(truth)),
                        "min": float(np.min(truth)), "max": float(np.max(truth)),
-                       "best": ids[int(np.argmax(truth))]},
+                       "best": ids[int(np.argmax(truth))], "retest": retest},
         "samplers": samplers,
         "comparisons": comparisons,
     }
@@ -219,10 +235,16 @@ def summary_lines(tau: dict[str, Any], run: dict[str, Any]) -> list[str]:
     lines = [f"Ranked {p['n']} architectures drawn across predicted latency "
              f"{lat[0]:.1f}–{lat[1]:.1f} ms on {p['target']} "
              f"({p['architectures']['latency_source']}).",
-             f"Ground truth: each trained alone for {p['standalone']['steps']} steps; "
+             f"Ground truth: each trained alone for {p['standalone']['steps']} steps "
+             f"({len(p['standalone']['seeds'])} seed(s)); "
              f"{st['metric']} {st['min']:.3f}–{st['max']:.3f} (mean {st['mean']:.3f}).",
              f"Supernets: {p['supernet']['epochs']} epochs × "
              f"{p['supernet']['steps_per_epoch']} steps each, no pruning."]
+    if st.get("retest"):
+        rt = st["retest"]
+        lines.append(f"  the truth against itself (another training seed): τ {rt['tau']:+.2f} "
+                     f"[{rt['tau_ci'][0]:+.2f}, {rt['tau_ci'][1]:+.2f}] — the ceiling of any "
+                     "supernet's τ at this budget.")
     for name, entry in tau["samplers"].items():
         f = entry["final"]
         tk = f["top_k"]

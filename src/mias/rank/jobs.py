@@ -34,6 +34,11 @@ STANDALONE = "standalone"
 SUPERNET = "supernet"
 
 
+def standalone_name(arch_id: str, replicate: int) -> str:
+    """Replicate 0 keeps the plain id, so a one-seed rank's records are reused by a two-seed one."""
+    return arch_id if replicate == 0 else f"{arch_id}.r{replicate}"
+
+
 @dataclass(frozen=True)
 class Job:
     kind: Literal["standalone", "supernet"]
@@ -45,6 +50,7 @@ class Job:
     device: str = "cpu"
     archs: tuple[dict[str, Any], ...] = field(default_factory=tuple)
     reuse: str | None = None
+    replicate: int = 0  # a standalone replicate k trains with seed + k
 
     @property
     def record(self) -> Path:
@@ -63,8 +69,8 @@ def job_key(job: Job, data_fingerprint: str) -> str:
     common = {"data": data_fingerprint, "seed": rank.seed, "metric": job.preset["metric"],
               "device": job.device, "name": job.name}
     if job.kind == STANDALONE:
-        return _key({**common, "train": preset.train.model_dump(mode="json"),
-                     "arch": job.archs[0]})
+        return _key({**common, "seed": rank.seed + job.replicate,
+                     "train": preset.train.model_dump(mode="json"), "arch": job.archs[0]})
     return _key({**common, "search": preset.search.model_dump(mode="json"),
                  "archs": list(job.archs), "target": rank.target, "bn_cases": rank.bn_cases})
 
@@ -132,10 +138,11 @@ def _standalone(job: Job, data, key: str) -> dict[str, Any]:
     arch = Architecture.from_dict(job.archs[0])
     checkpoints = job.record.parent / f"{job.name}.ckpt"
     result = train_architecture(data.space, arch, data, preset.train, device=job.device,
-                                seed=rank.seed, scorer=_scorer(job, data),
+                                seed=rank.seed + job.replicate, scorer=_scorer(job, data),
                                 checkpoint_dir=checkpoints)
     shutil.rmtree(checkpoints, ignore_errors=True)
-    return {"schema_version": 1, "key": key, "arch_id": arch.id, "val_score": result.val_score,
+    return {"schema_version": 1, "key": key, "arch_id": arch.id,
+            "seed": rank.seed + job.replicate, "val_score": result.val_score,
             "metric": result.metric, "steps": result.steps, "diverged": result.diverged,
             "seconds": result.seconds}
 

@@ -28,6 +28,11 @@ def tau_png(path: Path, tau: dict[str, Any]) -> None:
                 label=LABELS.get(name, name))
         ax.fill_between(epochs, [e["tau_ci"][0] for e in entry["epochs"]],
                         [e["tau_ci"][1] for e in entry["epochs"]], color=colour, alpha=0.15)
+    retest = tau["standalone"].get("retest")
+    if retest:
+        ax.axhline(retest["tau"], color="tab:green", lw=1.2, ls="--",
+                   label="ground truth vs itself (another seed)")
+        ax.axhspan(*retest["tau_ci"], color="tab:green", alpha=0.08)
     ax.axhline(0.0, color="black", lw=0.6)
     ax.set_ylim(-1.0, 1.0)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))

@@ -43,6 +43,11 @@ class RankSettings(BaseModel):
     target: str = Field("rpi3", description="device whose predicted latency stratifies the "
                         "draw and enters the MIAS loss")
     seed: int = Field(0, ge=0)
+    truth_seeds: int = Field(1, ge=1, le=8, description="standalone trainings per "
+                             "architecture, seeds seed, seed+1, …: the ground truth is their "
+                             "mean, and with 2 or more the truth's own test–retest τ (even "
+                             "against odd seeds) is reported as the ceiling no supernet can "
+                             "be checked beyond")
     bootstrap: int = Field(1000, ge=100)
     confidence: float = Field(0.95, gt=0.5, lt=1.0)
     top_k: int = Field(5, ge=1)
