@@ -76,10 +76,16 @@ def test_correction_keeps_the_form_that_predicts_held_out_networks_best():
     assert full.form == "line+boundaries"
     assert full.boundary_ms_per_melem == pytest.approx(-0.5)
     assert full.apply(10.0, 2.0) == pytest.approx(10.3)
+    # Networks 1.2× slower than their blocks, with no fixed cost: one slope, no intercept.
+    scale = Correction.fit([point(str(x), x, 1.2 * x) for x in (1.0, 2.0, 4.0, 7.0)])
+    assert scale.form == "scale" and scale.intercept_ms == 0.0
+    assert scale.apply(10.0) == pytest.approx(12.0) and scale.describe() == "1.200 × LUT sum"
     exact = Correction.fit([point(str(x), x, x) for x in (1.0, 2.0, 4.0)])
     assert exact.form == "sum" and not exact.applied and exact.apply(10.0, 3.0) == 10.0
-    few = Correction.fit([point("x", 3.0, 3.3), point("y", 5.0, 5.5)])
-    assert few.form == "sum" and set(few.loo_mape) == {"sum"}  # too few points to validate
+    one = Correction.fit([point("x", 3.0, 3.3)])
+    assert one.form == "sum" and set(one.loo_mape) == {"sum"}  # too few points to validate
+    two = Correction.fit([point("x", 3.0, 3.3), point("y", 5.0, 5.5)])
+    assert set(two.loo_mape) == {"sum", "scale"} and two.form == "scale"  # 1 held out of 2
 
 
 def test_boundary_elements_count_every_block_input_but_the_networks(tiny_space):

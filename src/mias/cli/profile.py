@@ -65,9 +65,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                       help="time a bundle made by --export-blocks (no torch needed)")
     p.add_argument("--threads", type=int, help="ONNX Runtime intra-op threads (default: the "
                    "device's cores, at most this machine's)")
-    p.add_argument("--calibrate", type=int, default=8, metavar="N",
+    p.add_argument("--calibrate", type=int, default=16, metavar="N",
                    help="whole networks timed with the blocks to fit the correction, used "
-                   "only where it beats the plain sum out of sample (0: none; default: 8)")
+                   "only where it beats the plain sum out of sample (0: none; default: 16)")
     p.add_argument("--rounds", type=int, default=6,
                    help="randomised rounds over all blocks; a block's latency is the median "
                    "of its rounds (default: 6)")

@@ -136,7 +136,7 @@ def _profile(prep: Path) -> None:
     start = time.perf_counter()
     with stage_progress() as update:
         table = profile_space(space, device, threads=None, policy=TimingPolicy(),
-                              calibration=8, seed=0, progress=update)
+                              calibration=16, seed=0, progress=update)
     table.save(lut_path(prep, device.name))
     _summary(table, time.perf_counter() - start)
 

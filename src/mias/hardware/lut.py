@@ -28,8 +28,8 @@ from mias.space.configs import BlockConfig
 from mias.validation import validate_file
 
 LUT_SCHEMA_VERSION = 2
-Form = Literal["sum", "line", "line+boundaries"]
-_PARAMS: dict[str, int] = {"sum": 0, "line": 2, "line+boundaries": 3}
+Form = Literal["sum", "scale", "line", "line+boundaries"]
+_PARAMS: dict[str, int] = {"sum": 0, "scale": 1, "line": 2, "line+boundaries": 3}
 
 
 class LutEntry(Timing):
@@ -73,9 +73,10 @@ class Correction(BaseModel):
     scale with the work such as caches between blocks (slope), and layout re-orders at
     block boundaries that a standalone block pays and a network does not (boundary term).
     Fitted by least squares on relative error over calibration networks disjoint from
-    any network it is judged on. Of the forms "sum" (no correction), "line" and
-    "line+boundaries", the one with the lowest leave-one-out MAPE is kept, so a term is
-    only used where it predicts held-out networks better.
+    any network it is judged on. Of the forms "sum" (no correction), "scale" (slope only),
+    "line" and "line+boundaries", the one with the lowest leave-one-out MAPE is kept (the
+    simpler on a tie), so a term is only used where it predicts held-out networks better;
+    on a noisy machine a few calibration networks pin a slope long before an intercept.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -98,6 +99,8 @@ class Correction(BaseModel):
         if not self.applied:
             return "none"
         terms = [f"{self.slope:.3f} × LUT sum"]
+        if self.form == "scale":
+            return terms[0]
         if self.form == "line+boundaries":
             terms.append(f"{self.boundary_ms_per_melem:+.3f} ms per M boundary elements")
         return " ".join([*terms, f"{self.intercept_ms:+.3f} ms"])
@@ -114,7 +117,7 @@ class Correction(BaseModel):
                 held = [_predict(_solve(form, np.delete(x, i, 0), np.delete(y, i)), x[i:i + 1])
                         for i in range(len(y))]
                 loo[form] = float(np.mean(np.abs(np.concatenate(held) - y) / y))
-        best = min(loo, key=loo.get)
+        best = min(loo, key=lambda f: (round(loo[f], 9), _PARAMS[f]))
         coef = _solve(best, x, y) if best != "sum" else (1.0, 0.0, 0.0)
         return cls(form=best, slope=coef[0], boundary_ms_per_melem=coef[1],
                    intercept_ms=coef[2], points=tuple(points), loo_mape=loo)
@@ -122,9 +125,12 @@ class Correction(BaseModel):
 
 def _solve(form: str, x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
     """Least squares on relative error: rows weighted by 1 / measured."""
-    cols = [x[:, 0], np.ones(len(y))] if form == "line" else [x[:, 0], x[:, 1], np.ones(len(y))]
+    cols = {"scale": [x[:, 0]], "line": [x[:, 0], np.ones(len(y))],
+            "line+boundaries": [x[:, 0], x[:, 1], np.ones(len(y))]}[form]
     design = np.stack(cols, axis=1) / y[:, None]
     coef, *_ = np.linalg.lstsq(design, np.ones(len(y)), rcond=None)
+    if form == "scale":
+        return float(coef[0]), 0.0, 0.0
     if form == "line":
         return float(coef[0]), 0.0, float(coef[1])
     return float(coef[0]), float(coef[1]), float(coef[2])

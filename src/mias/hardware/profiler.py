@@ -109,7 +109,7 @@ def measure_latency(model: str | Path, reference: str | Path, device: DeviceProf
                   f"{timing.rounds} rounds (spread {timing.spread:.1%})")
 
 
-def profile_space(space: SearchSpace, device: DeviceProfile, *, calibration: int = 8,
+def profile_space(space: SearchSpace, device: DeviceProfile, *, calibration: int = 16,
                   seed: int = 0, threads: int | None = None, policy: TimingPolicy | None = None,
                   progress: Progress | None = None) -> LatencyTable:
     """Export the space's blocks (needs torch) to a temporary bundle and time it here."""

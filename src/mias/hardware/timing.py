@@ -14,7 +14,10 @@ simply slower. So nothing is timed alone:
   order, so no model always falls in the same phase;
 - within a round a model alternates with the *reference* (a fixed convolution) in `pairs`,
   and its round figure is the *ratio* of its fastest run to the reference's fastest run
-  beside it: a phase slows both and cancels in the ratio;
+  beside it: a phase slows both and cancels in the ratio. The reference runs in a short
+  burst at every alternation (`reference_runs`): it is a 0.5 ms kernel timed right after a
+  model that evicted its caches, so the fastest of only a few runs scatters by tens of per
+  cent and would make the denominator, not the model, the noise in every ratio;
 - a model's latency is the median of its round ratios (the minimum within a round is the
   standard estimator of "how fast can this run" under interference), and its spread is
   the interquartile range of those ratios;
@@ -59,9 +62,10 @@ class TimingPolicy:
     pairs: int = 3
     warmup_runs: int = 1
     max_inner: int = 32
+    reference_runs: int = 10
 
     def __post_init__(self) -> None:
-        for name in ("rounds", "pairs", "max_inner"):
+        for name in ("rounds", "pairs", "max_inner", "reference_runs"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
         if self.warmup_runs < 0:
@@ -191,7 +195,7 @@ def time_models(models: Sequence[Model], reference: Model, *, threads: int,
 
 
 def _pass(model: _Runner, ref: _Runner, policy: TimingPolicy) -> tuple[list[float], list[float]]:
-    """Warm the model up, then `pairs` × (one reference run, `inner` model runs)."""
+    """Warm the model up, then `pairs` × (a burst of reference runs, `inner` model runs)."""
     warm = [model.run() for _ in range(max(policy.warmup_runs, 1))]
     ref_ms = ref.run()
     inner = int(min(policy.max_inner, max(1, math.ceil(ref_ms / max(min(warm), 1e-6)))))
@@ -201,8 +205,7 @@ def _pass(model: _Runner, ref: _Runner, policy: TimingPolicy) -> tuple[list[floa
     gc.disable()
     try:
         for p in range(policy.pairs):
-            if p:
-                ref_got.append(ref.run())
+            ref_got.extend(ref.run() for _ in range(policy.reference_runs - (p == 0)))
             got.extend(model.run() for _ in range(inner))
     finally:
         if gc_was_enabled:
