@@ -17,7 +17,7 @@ half the rounds, so the floor is, if anything, pessimistic). Reported per predic
 the share within ±10% (acc10) and ±5% (acc5), Kendall τ of the latency ranking.
 
     .venv/bin/python benchmarks/latency_predictor.py [--archs 50] [--calibrate 8]
-        [--space hippocampus=PREP --space xray=PREP]
+        [--space hippocampus=PREP --space xray=PREP] [--threads N] [--out FILE]
 """
 
 from __future__ import annotations
@@ -103,7 +103,7 @@ def bench_space(name: str, space: SearchSpace, work: Path, args: argparse.Namesp
     bundle = export_bundle(space, bundle_dir, calibration=args.calibrate, seed=0)
     export_s = time.perf_counter() - t0
     t0 = time.perf_counter()
-    table = profile_bundle(bundle_dir, device, policy=policy, seed=0)
+    table = profile_bundle(bundle_dir, device, threads=args.threads, policy=policy, seed=0)
     timing_s = time.perf_counter() - t0
     print(f"{name}: table of {len(table)} blocks built in {export_s + timing_s:.0f} s",
           file=sys.stderr, flush=True)
@@ -186,6 +186,9 @@ def main(argv: list[str] | None = None) -> int:
                         "floor compares its odd with its even rounds")
     parser.add_argument("--space", action="append", default=[], metavar="NAME=PREP",
                         help="use an existing PREP for hippocampus or xray")
+    parser.add_argument("--threads", type=int, help="ONNX Runtime intra-op threads for the "
+                        "table and the networks (default: the host's cores, as `mias "
+                        "profile`)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--save-tables", type=Path, help="also keep the host tables here")
     args = parser.parse_args(argv)
@@ -199,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
             space = prepared_space(name, given, Path(tmp))
             spaces[name] = bench_space(name, space, Path(tmp), args, device, policy)
             spaces[name]["targets_met"] = verdict(spaces[name])
-            write_json(args.out, {**header(device, policy), "spaces": spaces,
+            write_json(args.out, {**header(device, policy, args.threads), "spaces": spaces,
                                   "wall_s": round(time.perf_counter() - started, 1)})
     for name, res in spaces.items():
         for pred, m in [*res["metrics"].items(), ("test-retest", res["test_retest_floor"])]:
@@ -212,14 +215,14 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def header(device: DeviceProfile, policy: TimingPolicy) -> dict:
+def header(device: DeviceProfile, policy: TimingPolicy, threads: int | None) -> dict:
     """What every result file says about how and where it was measured."""
     return {
         "schema_version": 2,
         "benchmark": "latency_predictor",
         "protocol": " ".join(__doc__.split("\n\n")[1].split()),
         "environment": {
-            "cpu": device.cpu, "cores": device.cores.value, "threads": device.threads,
+            "cpu": device.cpu, "cores": device.cores.value, "threads": threads or device.threads,
             "runtime": runtime_label(), "onnxruntime": ort.__version__,
             "torch": torch.__version__, "python": platform.python_version(),
             "machine": platform.machine(), "host_peak_gflops": device.peak_gflops,
