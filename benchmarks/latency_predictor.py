@@ -16,8 +16,9 @@ way in the same run: no predictor can be checked more finely than that here (eac
 half the rounds, so the floor is, if anything, pessimistic). Reported per predictor: MAPE,
 the share within ±10% (acc10) and ±5% (acc5), Kendall τ of the latency ranking.
 
-    .venv/bin/python benchmarks/latency_predictor.py [--archs 50] [--calibrate 8]
-        [--space hippocampus=PREP --space xray=PREP] [--threads N] [--out FILE]
+    .venv/bin/python benchmarks/latency_predictor.py [--archs 50] [--calibrate 16]
+        [--network-rounds 10] [--space hippocampus=PREP --space xray=PREP] [--threads N]
+        [--out FILE]
 """
 
 from __future__ import annotations

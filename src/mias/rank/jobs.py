@@ -50,7 +50,11 @@ class Job:
     device: str = "cpu"
     archs: tuple[dict[str, Any], ...] = field(default_factory=tuple)
     reuse: str | None = None
-    replicate: int = 0  # a standalone replicate k trains with seed + k
+    replicate: int = 0
+
+    def seed(self, rank: RankSettings) -> int:
+        """The training seed: a standalone replicate k trains with the rank's seed + k."""
+        return rank.seed + self.replicate
 
     @property
     def record(self) -> Path:
@@ -69,7 +73,7 @@ def job_key(job: Job, data_fingerprint: str) -> str:
     common = {"data": data_fingerprint, "seed": rank.seed, "metric": job.preset["metric"],
               "device": job.device, "name": job.name}
     if job.kind == STANDALONE:
-        return _key({**common, "seed": rank.seed + job.replicate,
+        return _key({**common, "seed": job.seed(rank),
                      "train": preset.train.model_dump(mode="json"), "arch": job.archs[0]})
     return _key({**common, "search": preset.search.model_dump(mode="json"),
                  "archs": list(job.archs), "target": rank.target, "bn_cases": rank.bn_cases})
@@ -138,11 +142,11 @@ def _standalone(job: Job, data, key: str) -> dict[str, Any]:
     arch = Architecture.from_dict(job.archs[0])
     checkpoints = job.record.parent / f"{job.name}.ckpt"
     result = train_architecture(data.space, arch, data, preset.train, device=job.device,
-                                seed=rank.seed + job.replicate, scorer=_scorer(job, data),
+                                seed=job.seed(rank), scorer=_scorer(job, data),
                                 checkpoint_dir=checkpoints)
     shutil.rmtree(checkpoints, ignore_errors=True)
     return {"schema_version": 1, "key": key, "arch_id": arch.id,
-            "seed": rank.seed + job.replicate, "val_score": result.val_score,
+            "seed": job.seed(rank), "val_score": result.val_score,
             "metric": result.metric, "steps": result.steps, "diverged": result.diverged,
             "seconds": result.seconds}
 
