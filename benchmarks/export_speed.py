@@ -5,7 +5,8 @@ without it, the demo task (synthetic hippocampus, 40 cases, prepared at 40×56×
 in a temporary folder and the lightest of a few sampled architectures stands in, with its
 weights as initialised and batch-norm statistics from training cases (the JSON says so).
 `mias export --int8` then gives the int8 metric change on the validation split; the three
-runtimes are timed interleaved in one run on the first validation case (batch 1).
+runtimes are timed interleaved in one run on the first validation case (batch 1), cropped
+to the exported window (the training patch; the whole input for a model without one).
 Target: ONNX fp32 ≥ 2× faster than eager.
 
     .venv/bin/python benchmarks/export_speed.py [--run RUN] [--threads 2] [--budget 60]
@@ -26,8 +27,8 @@ import torch
 from mias.atomic import read_json, write_json
 from mias.data.prepare import PrepareConfig, prepare
 from mias.data.synth import synthesize
-from mias.export import latency
-from mias.export.exporter import export_run
+from mias.export import arrays, latency
+from mias.export.exporter import export_run, window
 from mias.export.runtime import open_model, run
 from mias.space import SearchSpace, build_network, network_flops
 from mias.train.data import PreparedData
@@ -71,7 +72,7 @@ def measure(run_dir: Path, weights: str, threads: int, budget: float) -> dict:
     net = model.network()
     prep = PreparedData.load(model.meta.get("prep") or read_json(
         run_dir / "search" / "result.json")["prep"], space=model.space)
-    x = prep.split("val")[0].image[None]
+    x = arrays.centre_crop_or_pad(prep.split("val")[0].image, window(model))[0][None]
     tx = torch.from_numpy(x)
     torch.set_num_threads(threads)
     fp32 = open_model(run_dir / "export" / "model.onnx", threads)
@@ -92,7 +93,7 @@ def measure(run_dir: Path, weights: str, threads: int, budget: float) -> dict:
     q = record["int8"]
     return {
         "schema_version": 1, "arch_id": model.arch.id, "weights": weights,
-        "input_shape": list(model.task.input_shape), "threads": threads,
+        "input_shape": list(window(model)), "threads": threads,
         "machine": f"{platform.machine()} {platform.processor() or platform.platform()}",
         "latency": {k: f.to_dict() | {"label": f.label} for k, f in figures.items()},
         "speedup_fp32_over_eager": speedup, "target_speedup": TARGET_SPEEDUP,

@@ -3,11 +3,13 @@
 For each task: synthesise (or read `--msd-root/TaskXX_*`), `mias prepare`, `mias search`
 (preset `--preset`, target `--target`), `mias train`, `mias evaluate` — the CLI exactly as
 a user runs it — then collect RUN/eval/metrics.json into one table: precision, recall, F1,
-Dice, relative volume error (95% bootstrap CIs), latency on the target with its source,
-latency measured on this host, parameters — for MLP, RF, the fixed U-Net, nnU-Net (when
-installed), the random-architecture control and MIAS. Checks the targets:
-MIAS Dice ≥ fixed U-Net Dice − 0.01 at ≤ 50% of its target latency, and MIAS Dice ≥ the
-random control's median Dice at the same predicted latency (±10%).
+Dice (mean and per structure), relative volume error (95% bootstrap CIs), latency on the
+target with its source, latency measured on this host, parameters — for MLP, RF, the fixed
+U-Net (MONAI DynUNet, nnU-Net's topology), nnU-Net (when installed), the random-architecture
+control and MIAS. Checks the targets: MIAS Dice ≥ fixed U-Net Dice − 0.01 at ≤ 50% of its
+target latency, and MIAS Dice ≥ the random control's median Dice at the same predicted
+latency (±10%). A model with a structure at Dice 0 failed to train (`failed`): no target
+is judged against it (`met` null, with the reason), and a failed MIAS meets none.
 
     .venv/bin/python benchmarks/search_vs_baselines.py [--tasks hippocampus braintumour]
         [--preset demo] [--target rpi3] [--cases 40] [--msd-root DIR] [--work DIR]
@@ -26,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from mias.atomic import read_json, write_json
-from mias.train.report_table import markdown
+from mias.train.report_table import failed_models, markdown
 
 RESULTS = Path(__file__).parent / "results" / "search_vs_baselines.json"
 MSD_FOLDERS = {"hippocampus": "Task04_Hippocampus", "braintumour": "Task01_BrainTumour"}
@@ -63,11 +65,21 @@ def run_task(task: str, work: Path, args: argparse.Namespace) -> dict[str, Any]:
     metrics = read_json(run / "eval" / "metrics.json")
     return {"task": task, "data": "msd" if args.msd_root else "synthetic",
             "seconds": seconds, "table": markdown(metrics), "targets": targets(metrics),
-            "models": {name: {"summary": {k: e["summary"].get(k) for k in
-                                          ("n", "dice", "detection", "rel_volume_error")},
-                              "latency": e.get("latency"), "kind": e["kind"]}
-                       for name, e in metrics["models"].items()},
+            "models": {name: model_record(e) for name, e in metrics["models"].items()},
+            "failed": failed_models(metrics),
             "notes": metrics["notes"], "nnunet": metrics["nnunet"]}
+
+
+def model_record(entry: dict[str, Any]) -> dict[str, Any]:
+    """What the benchmark keeps of one model: headline figures, Dice per structure (so a
+    collapsed structure shows), whether its training failed, latency."""
+    summary = entry["summary"]
+    keep = {k: summary.get(k) for k in ("n", "dice", "detection", "rel_volume_error",
+                                        "failed", "failed_structures")}
+    keep["dice_per_structure"] = {s: e.get("dice") for s, e in
+                                  (summary.get("structures") or {}).items()}
+    return {"summary": keep, "latency": entry.get("latency"), "kind": entry["kind"],
+            "architecture": entry.get("architecture")}
 
 
 def _value(entry: dict[str, Any] | None, *path: str) -> float | None:
@@ -78,29 +90,42 @@ def _value(entry: dict[str, Any] | None, *path: str) -> float | None:
 
 
 def targets(metrics: dict[str, Any]) -> dict[str, Any]:
+    """The two targets, judged only between trainings that did not fail."""
     models = metrics["models"]
+    failed = failed_models(metrics)
     ours = models["mias"]
     dice = _value(ours, "summary", "dice", "value")
-    out: dict[str, Any] = {"mias_dice": dice}
+    out: dict[str, Any] = {"mias_dice": dice, "mias_failed": failed.get("mias")}
     unet = models.get("unet")
     if unet is not None:
         lat_ours = _value(ours, "latency", "target", "value")
         lat_unet = _value(unet, "latency", "target", "value")
         unet_dice = _value(unet, "summary", "dice", "value")
+        not_judged = _not_judged(failed, "unet")
         out["vs_unet"] = {
             "unet_dice": unet_dice, "latency_ratio": None if not lat_unet or lat_ours is None
             else lat_ours / lat_unet,
-            "met": None if None in (dice, unet_dice, lat_ours, lat_unet) else bool(
-                dice >= unet_dice - UNET_DICE_MARGIN
-                and lat_ours <= UNET_LATENCY_FRACTION * lat_unet)}
-    randoms = [_value(e, "summary", "dice", "value") for e in models.values()
-               if e["kind"] == "random"]
-    randoms = [r for r in randoms if r is not None]
+            "met": None if not_judged or None in (dice, unet_dice, lat_ours, lat_unet)
+            else bool(dice >= unet_dice - UNET_DICE_MARGIN
+                      and lat_ours <= UNET_LATENCY_FRACTION * lat_unet),
+            "not_judged": not_judged}
+    randoms = {name: _value(e, "summary", "dice", "value") for name, e in models.items()
+               if e["kind"] == "random"}
+    usable = [d for name, d in randoms.items() if d is not None and name not in failed]
     if randoms:
-        median = statistics.median(randoms)
-        out["vs_random"] = {"n": len(randoms), "median_dice": median,
-                            "met": None if dice is None else bool(dice >= median)}
+        median = statistics.median(usable) if usable else None
+        out["vs_random"] = {
+            "n": len(usable), "failed": sorted(n for n in randoms if n in failed),
+            "median_dice": median,
+            "met": None if dice is None or median is None or "mias" in failed
+            else bool(dice >= median)}
     return out
+
+
+def _not_judged(failed: dict[str, str], other: str) -> str | None:
+    """Why a comparison of MIAS with `other` is not judged (a failed training), or None."""
+    why = [f"{name} training {failed[name]}" for name in ("mias", other) if name in failed]
+    return "; ".join(why) or None
 
 
 def main() -> int:
@@ -117,7 +142,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="mias-svb-") as tmp:
         work = args.work or Path(tmp)
         results = [run_task(t, work, args) for t in args.tasks]
-    write_json(RESULTS, {"schema_version": 1, "preset": args.preset, "target": args.target,
+    write_json(RESULTS, {"schema_version": 2, "preset": args.preset, "target": args.target,
                          "cases": args.cases, "seed": args.seed,
                          "machine": {"python": platform.python_version(),
                                      "processor": platform.processor() or platform.machine()},

@@ -19,7 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from mias.errors import InputError
-from mias.output_guard import MARKER, check_output, output_stage, write_marker
+from mias.output_guard import (
+    MARKER,
+    check_output,
+    output_stage,
+    writable_fix,
+    write_marker,
+)
 
 __all__ = ["MARKER", "atomic_dir", "atomic_file", "check_output", "clean_stale", "output_stage",
            "read_json", "resumable_dir", "write_json", "write_npz"]
@@ -50,7 +56,7 @@ def atomic_dir(final: str | Path, *, overwrite: bool = False, inputs: Inputs = (
     except OSError as exc:
         _remove_empty(created)
         raise InputError(final, f"cannot create the output ({exc.strerror})",
-                         "choose an --out in a folder you can write to") from exc
+                         writable_fix(final.parent)) from exc
     try:
         yield tmp
         write_marker(tmp, stage)
@@ -87,7 +93,7 @@ def resumable_dir(final: str | Path, fingerprint: str, *, overwrite: bool = Fals
         yield partial, resumed
         (partial / _PARTIAL_META).unlink(missing_ok=True)
         write_marker(partial, stage)
-    except (InputError, KeyboardInterrupt):
+    except InputError:
         shutil.rmtree(partial, ignore_errors=True)
         _remove_empty(created)
         raise
@@ -114,7 +120,7 @@ def _claim(partial: Path, fingerprint: str) -> bool:
         partial.mkdir(exist_ok=True)
     except OSError as exc:
         raise InputError(partial, f"cannot create the output ({exc.strerror})",
-                         "choose an --out in a folder you can write to") from exc
+                         writable_fix(partial.parent)) from exc
     _clean_dead_temps(partial)
     write_json(meta, {"fingerprint": fingerprint, "pid": os.getpid()})
     return resumed
@@ -190,7 +196,7 @@ def _make_parents(final: Path) -> list[Path]:
     except OSError as exc:
         _remove_empty(missing)
         raise InputError(final, f"cannot create the folder {final.parent} ({exc.strerror})",
-                         "choose an --out in a folder you can write to") from exc
+                         writable_fix(final.parent)) from exc
     return missing
 
 

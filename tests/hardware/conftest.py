@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 
 from mias.hardware import LatencyTable, MachineFingerprint, Timing, create_device, export
-from mias.hardware.lut import LutEntry
+from mias.hardware.lut import LutEntry, ReferenceNetwork
 from mias.hardware.timing import TimingPolicy
 from mias.records import TaskSpec
 from mias.space import BlockChoice, SearchSpace
 from mias.space.geometry import plan_stages
 
-FAST = TimingPolicy(rounds=2, pairs=2, warmup_runs=1, max_inner=4)
+FAST = TimingPolicy(rounds=2, pairs=2, warmup_runs=1, burst_ms=2.0, max_burst=4)
 PI3_CPUINFO = """processor\t: 0
 BogoMIPS\t: 38.40
 CPU implementer\t: 0x41
@@ -72,7 +72,8 @@ def hand_table() -> LatencyTable:
     """Three blocks of 1, 2 and 4 ms, and a 0.1 ms per-call overhead, timed on a Pi 3."""
     entries = {k: LutEntry(**timing(v).model_dump(), flops=1000, params=10)
                for k, v in {"a": 1.0, "b": 2.0, "c": 4.0}.items()}
-    return LatencyTable(device=create_device("rpi3"), machine=PI3,
+    reference = ReferenceNetwork(arch_id="0" * 12, arch={}, flops=1000, chosen="by hand")
+    return LatencyTable(reference=reference, device=create_device("rpi3"), machine=PI3,
                         runtime="onnxruntime 1.32.0 CPU", libraries={"numpy": np.__version__},
                         threads=4, timing_policy={"rounds": 6}, reference_ms=1.0,
                         created="2025-01-01T00:00:00+00:00", call_overhead=timing(0.1),

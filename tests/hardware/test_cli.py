@@ -103,7 +103,12 @@ def test_board_flow_export_then_import_on_the_board_without_torch(tmp_path, prep
     assert cli.main(["profile", "--space", str(prep / "search_space.json"),
                      "--export-blocks", str(bundle), "--calibrate", "2"]) == 0
     index = json.loads((bundle / "blocks.json").read_text())
-    assert len(index["blocks"]) == 8 and len(index["networks"]) == 2
+    # the space has two networks: one is the reference, never a calibration network
+    assert len(index["blocks"]) == 8 and len(index["networks"]) == 1
+    reference = index["reference"]
+    assert (bundle / reference["file"]).is_file() and reference["arch_id"] not in {
+        n["arch_id"] for n in index["networks"]}
+    assert index["chains"] and all(len(c["keys"]) == 2 for c in index["chains"])
     cpuinfo = tmp_path / "cpuinfo"
     cpuinfo.write_text(PI3_CPUINFO)
 
@@ -133,7 +138,9 @@ def test_board_flow_export_then_import_on_the_board_without_torch(tmp_path, prep
     assert table.libraries["export:torch"] and table.runtime.startswith("onnxruntime")
     assert set(table.entries) == {c.key for c in tiny_space.all_block_configs()}
     assert all(e.repetitions >= 2 * 2 and e.rounds == 2 for e in table.entries.values())
-    assert len(table.correction.points) == 2
+    assert len(table.correction.points) == 1
+    assert table.reference.arch_id == reference["arch_id"]
+    assert table.protocol == "bracketed-reference-network/1"
     arch = tiny_space.sample(np.random.default_rng(0))
     fig = default_predictor(create_device("rpi3"), table).predict(tiny_space, arch)
     assert fig.source == "predicted" and fig.device == "rpi3" and fig.value > 0

@@ -49,8 +49,8 @@ def test_lut_sum_covers_stem_encoder_decoder_head_minus_call_overheads(role_tabl
 def test_correction_is_applied_and_named_only_when_chosen(role_table, tiny_space):
     arch = tiny_space.sample(np.random.default_rng(0))
     configs = tiny_space.block_configs(arch)
-    point = CalibrationPoint(arch_id="x", predicted_ms=1.0, measured_ms=1.0,
-                             measured=timing(1.0))
+    point = CalibrationPoint(arch_id="x", warm_ms=1.0, cold_ms=1.0, boundaries=1,
+                             measured_ms=1.0, measured=timing(1.0))
     fit = Correction(form="line+boundaries", slope=2.0, boundary_ms_per_melem=-100.0,
                      intercept_ms=-1.0, points=(point,))
     lut = create_predictor("lut", table=role_table.with_correction(fit))
@@ -65,6 +65,24 @@ def test_correction_is_applied_and_named_only_when_chosen(role_table, tiny_space
     fig = create_predictor("lut", table=role_table.with_correction(rejected)).predict(
         tiny_space, arch)
     assert fig.value == pytest.approx(7.35) and "correction" not in fig.label
+
+
+def test_chain_boundaries_and_per_boundary_costs_stay_per_block(role_table, tiny_space):
+    from mias.hardware.lut import BoundaryCost
+
+    arch = tiny_space.sample(np.random.default_rng(0))
+    configs = tiny_space.block_configs(arch)
+    point = CalibrationPoint(arch_id="x", warm_ms=1.0, cold_ms=1.0, boundaries=1,
+                             measured_ms=1.0, measured=timing(1.0))
+    table = role_table.model_copy(update={"boundary": BoundaryCost(
+        per_boundary_ms=-0.05, per_melem_ms=-10.0, chains=5, residual_ms=0.0)})
+    fit = Correction(chains=True, form="line+per-boundary", slope=1.0, per_boundary_ms=0.02,
+                     intercept_ms=0.1, points=(point,))
+    lut = create_predictor("lut", table=table.with_correction(fit))
+    chain = sum(table.boundary.ms(c) for c in configs)
+    expected = 7.35 + chain + 0.02 * (len(configs) - 1) + 0.1
+    assert lut.predict(tiny_space, arch).value == pytest.approx(expected)
+    assert sum(lut.block_ms(c) for c in configs) + lut.fixed_ms == pytest.approx(expected)
 
 
 def test_default_predictor_prefers_a_table_of_the_same_device(role_table):

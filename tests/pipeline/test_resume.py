@@ -138,6 +138,9 @@ def test_overwrite_replaces_an_earlier_prep_whole(ct_data, clean_run, tmp_path):
     (out / "cases" / "stray.npz").write_bytes(b"left by hand")
     with pytest.raises(InputError, match="--overwrite"):
         prepare(ct_data, out, CONFIG)
+    with pytest.raises(InputError, match=r"stray\.npz"):     # a file mias did not write
+        prepare(ct_data, out, CONFIG, overwrite=True)
+    (out / "cases" / "stray.npz").unlink()
     prepare(ct_data, out, CONFIG, overwrite=True)
     assert tree_digest(out) == clean_run
     assert [p.name for p in tmp_path.iterdir()] == ["P"]

@@ -27,7 +27,16 @@ def test_tiny_search_writes_the_contract(tiny_prep, tiny_preset, tmp_path):
     pruned = [p for p in r["pruning_log"] if p["action"] == "pruned"]
     assert pruned and {"layer", "candidate", "score", "metric", "latency_ms", "samples",
                        "step"} <= set(pruned[0])
-    assert len(r["history"]) == 12 and r["history"][-1]["paths"] == 1
+    assert len(r["history"]) == 12
+    assert all(p["samples"] > 0 for p in pruned)  # never a decision without evidence
+    assert r["history"][-1]["candidates_left"] < r["history"][0]["candidates_left"]
+    rank = r["latency_rank"]
+    assert 0.0 <= rank["faster_share"] <= 1.0 and rank["space_fastest_ms"] <= rank["latency_ms"]
+    assert bool(r["warnings"]) == rank["is_fastest"]
+    # one front, one metric: every member re-scored on the whole validation split
+    assert len({p["metric_basis"] for p in r["pareto"]}) == 1
+    assert len(r["pareto"]) <= 1 + r["config"]["search"]["pareto_reeval"]
+    assert r["search_front"] and "during the search" in r["search_front"][0]["metric_basis"]
     assert r["hpo"]["chosen"]["lr"] > 0 and len(r["hpo"]["trials"]) == 2
     assert r["config"]["search"]["paths_per_step"] == 3
 

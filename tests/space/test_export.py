@@ -6,7 +6,7 @@ import numpy as np
 import onnx
 import torch
 
-from mias.export import OPSET, check_parity, export_onnx, onnx_bytes, run_onnx
+from mias.onnx_export import OPSET, check_parity, export_onnx, onnx_bytes, run_onnx
 from mias.space import SearchSpace, block_example_inputs, build_block, build_network
 
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from mias.export import check_parity, onnx_bytes
+from mias.onnx_export import check_parity, onnx_bytes
 from mias.space import (
     SearchSpace,
     Supernet,

@@ -65,7 +65,8 @@ def write_search_result(run: Path, prep: Path, arch, *, train: dict | None = Non
     from mias.presets import load_preset
     from mias.train.data import PreparedData
 
-    overrides = {"train": {"epochs": 2, "steps_per_epoch": 2, "batch": 2} | (train or {}),
+    overrides = {"train": {"epochs": 2, "steps_per_epoch": 2, "batch": 2,
+                           "time_budget_min": None} | (train or {}),
                  "evaluate": evaluate or {}}
     preset = load_preset("demo", overrides=overrides)
     (run / "search").mkdir(parents=True, exist_ok=True)

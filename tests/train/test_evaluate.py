@@ -16,7 +16,7 @@ from .conftest import write_search_result
 
 EVAL = {"baselines": ["mlp", "rf", "unet", "nnunet", "random"], "random_control": 1,
         "bootstrap": 100, "voxel_samples": 200, "mlp_hidden": [8], "mlp_epochs": 20,
-        "rf_trees": 5, "rf_depth": 6, "unet_channels": [4, 8]}
+        "rf_trees": 5, "rf_depth": 6}
 
 
 @pytest.fixture(scope="module")
@@ -50,6 +50,16 @@ def test_metrics_json_holds_every_model_with_cis_and_latency(evaluated):
     assert m["models"]["mias"]["latency"]["target"]["source"] == "estimated"
     assert m["models"]["mias"]["latency"]["search_predictor"]["device"] == "rpi3"
     assert m["models"]["rf"]["latency"]["target"] is None
+    unet = m["models"]["unet"]
+    assert unet["architecture"]["architecture"].startswith("MONAI DynUNet")
+    assert unet["architecture"]["filters"][0] == 32 and unet["architecture"]["device"] == "rpi3"
+    assert unet["inference"]["window"] and "postprocessing" in unet["inference"]
+    assert m["models"]["mlp"]["prior_shift_exponent"] in (0.0, 0.25, 0.5, 0.75, 1.0)
+    for entry in m["models"].values():
+        s = entry["summary"]
+        assert s["failed"] == bool(s["failed_structures"])
+        assert all(s["structures"][k]["dice"]["value"] < 0.0005 or "collapsed" in why
+                   for k, why in s["failed_structures"].items())
     if not nnunet.available():
         assert m["nnunet"] == nnunet.NOT_INSTALLED
         assert nnunet.NOT_INSTALLED in m["notes"]
@@ -64,12 +74,6 @@ def test_cases_parquet_traces_every_figure_to_cases(evaluated):
     per_case = mias[["dice_Anterior", "dice_Posterior"]].mean(axis=1).mean()
     assert per_case == pytest.approx(m["models"]["mias"]["summary"]["dice"]["value"])
     assert not any(c.lower().startswith(("patient", "name")) for c in df.columns)
-
-
-@pytest.mark.skipif(nnunet.available(), reason="nnU-Net is installed here")
-def test_nnunet_adapter_is_skipped_with_its_message_when_missing():
-    assert not nnunet.available()
-    assert nnunet.NOT_INSTALLED == "nnU-Net: not installed (pip install mias[nnunet])"
 
 
 def test_evaluate_needs_a_trained_model_and_the_data(hippo_prep, small_arch, tmp_path):

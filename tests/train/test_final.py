@@ -28,7 +28,7 @@ def test_cli_writes_the_final_folder(hippo_prep, small_arch, tmp_path):
     assert main(["train", str(run)]) == 0
     final = run / "final"
     assert sorted(p.name for p in final.iterdir() if not p.name.startswith(".")) == [
-        "metrics.json", "model.pt", "progress.png"]
+        "augmentations.jsonl", "metrics.json", "model.pt", "progress.png"]
     metrics = read_json(final / "metrics.json")
     assert metrics["schema_version"] == 1 and metrics["arch_id"] == small_arch.id
     assert metrics["steps"] == 4 and len(metrics["epochs"]) == 2 and metrics["init"] == "scratch"

@@ -49,9 +49,48 @@ def test_structure_missing_from_prediction_and_absent_from_both():
     assert m["dice_a"] == 0.0 and m["jaccard_a"] == 0.0 and m["nsd_a"] == 0.0
     assert math.isnan(m["hd95_mm_a"])                  # undefined, never averaged in
     assert m["present_pred_a"] == 0.0
-    # "b" is in neither mask: Dice 1 (MONAI ignore_empty=False), no volume
-    assert m["dice_b"] == 1.0 and m["volume_true_mm3_b"] == 0.0
-    assert m["present_true_b"] == 0.0
+    # "b" is in neither mask: undefined (nnU-Net), excluded from means and counted
+    assert math.isnan(m["dice_b"]) and math.isnan(m["jaccard_b"]) and m["empty_b"] == 1.0
+    assert m["volume_true_mm3_b"] == 0.0 and m["present_true_b"] == 0.0
+    assert m["empty_a"] == 0.0
+
+
+def test_an_empty_prediction_is_excluded_where_the_structure_is_absent_and_zero_elsewhere():
+    """The all-background network: nothing to gain on cases without the structure, 0 on
+    every case that has it; the summary's mean and its count follow."""
+    from mias.records import TaskSpec
+    from mias.train.summary import case_dice, summarise
+
+    present = _cube()[1]
+    absent = np.zeros_like(present)
+    rows = [_case(np.zeros_like(present), truth) | {"sex": "F", "age_bin": "40-60",
+                                                     "manufacturer": "x", "field_strength": "3"}
+            for truth in (present, absent, absent)]
+    assert rows[0]["dice_a"] == 0.0
+    assert all(math.isnan(r["dice_a"]) for r in rows[1:])
+    assert case_dice(rows, ["a"])[0] == 0.0 and np.isnan(case_dice(rows, ["a"])[1:]).all()
+    task = TaskSpec(kind="segmentation", spatial_dims=3, in_channels=1, input_shape=(8, 8, 8),
+                    num_classes=3, label_names=("background", "a", "b"), modality="MR",
+                    spacing=(1.0, 1.0, 1.0))
+    out = summarise(rows, task, beta=1.0, resamples=50, confidence=0.95, seed=0)
+    assert out["structures"]["a"]["dice"]["value"] == 0.0
+    assert out["structures"]["a"]["dice"]["empty_cases"] == 2
+    assert out["structures"]["b"]["dice"]["empty_cases"] == 3
+    assert out["dice"]["value"] == 0.0 and out["failed"]
+
+
+def test_the_search_score_leaves_out_what_neither_mask_holds():
+    import torch
+
+    from mias.train.scoring import dice
+
+    truth = torch.zeros(2, 4, 4, dtype=torch.long)
+    truth[0, :2, :2] = 1                      # class 1 in case 0 only; class 2 nowhere
+    perfect = dice(truth.clone(), truth, 3)
+    assert perfect == 1.0                     # not diluted or inflated by class 2
+    nothing = dice(torch.zeros_like(truth), truth, 3)
+    assert nothing == 0.0                     # empty prediction: 0 where the class is
+    assert dice(torch.zeros_like(truth), torch.zeros_like(truth), 3) == 1.0
 
 
 def test_detection_minimum_size():

@@ -160,17 +160,21 @@ def nsga2(problem: Problem, steps: int, seed: int, *, population: int = 16) -> l
 
 
 class _Recording(Evaluator):
-    """Passes scores through and keeps every scored path as a trial."""
+    """Passes scores through and keeps scored paths as trials, up to the strategy's budget
+    of evaluations (a controller whose step samples more paths, or that re-scores its front
+    at the end, gets no more evaluations than the other strategies)."""
 
-    def __init__(self, problem: Problem) -> None:
+    def __init__(self, problem: Problem, budget: int) -> None:
         self.problem = problem
+        self.budget = budget
         self.metric_label = problem.evaluator.metric_label
         self.trials: list[Trial] = []
 
     def score(self, archs: Sequence[Architecture]) -> list[PathScore]:
         scores = self.problem.evaluator.score(archs)
+        room = max(0, self.budget - len(self.trials))
         self.trials += [Trial(s.arch, float(s.metric), float(self.problem.latency(s.arch)))
-                        for s in scores]
+                        for s in scores[:room]]
         return scores
 
     def step(self, archs: Sequence[Architecture], step: int) -> list[PathScore]:
@@ -191,7 +195,7 @@ def _controller(problem: Problem, steps: int, seed: int, sampler: str) -> list[T
     k = base.paths_per_step
     settings = base.model_copy(update={"epochs": 1, "warmup_epochs": 0,
                                        "hpo": HpoSettings(enabled=False)})
-    recorder = _Recording(problem)
+    recorder = _Recording(problem, steps)
     MiasSearch(problem.space, recorder, problem.predictor, settings, seed=seed,
                steps_per_epoch=max(1, steps // k), sampler=sampler,
                latency_budget_ms=problem.budget_ms).run()

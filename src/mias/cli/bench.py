@@ -8,21 +8,26 @@ from pathlib import Path
 from typing import Any
 
 from mias.cli.help import DefaultsFormatter
+from mias.cli.options import SEED_MAX, count, positive
+
+_COUNT = count(1)
+_SEED = count(0, SEED_MAX)
 
 
 def _common_table(p: argparse.ArgumentParser) -> None:
     p.add_argument("--table", type=Path, help="benchmark table (default: the shipped one)")
     p.add_argument("--device", dest="target", default="rpi3",
                    help="device whose latency is used (a device of the table)")
-    p.add_argument("--budget-ms", type=float, help="latency budget in ms")
+    p.add_argument("--budget-ms", type=positive("milliseconds"), help="latency budget in ms")
 
 
 def _search_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--strategy", default="evolution",
                    help="mias, fairnas, random, evolution or nsga2")
-    p.add_argument("--steps", type=int, default=1000, help="architectures evaluated")
-    p.add_argument("--seed", type=int, default=0, help="random seed")
+    p.add_argument("--steps", type=_COUNT, default=1000, help="architectures evaluated")
+    p.add_argument("--seed", type=_SEED, default=0, help="random seed")
     p.add_argument("--json", type=Path, help="also write the result as JSON here")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --json file")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -39,25 +44,26 @@ def register(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--msd-root", type=Path, help="folder holding the Decathlon tasks "
                    "(TaskNN_Name or DatasetNNN_Name); without it, synthetic stand-ins")
     b.add_argument("--tasks", nargs="+", help="task names (default: all 11)")
-    b.add_argument("--archs", type=int, default=30, help="architectures per task")
-    b.add_argument("--cases", type=int, default=24, help="cases per synthetic stand-in")
+    b.add_argument("--archs", type=_COUNT, default=30, help="architectures per task")
+    b.add_argument("--cases", type=_COUNT, default=24, help="cases per synthetic stand-in")
     b.add_argument("--devices", nargs="+", default=["rpi3", "rpi4"], help="devices to record")
     b.add_argument("--lut", action="append", default=[], metavar="DEVICE=PATH",
                    help="measured latency table of a device (repeatable)")
-    b.add_argument("--steps", type=int, help="SGD steps per architecture (default: 12)")
-    b.add_argument("--seed", type=int, default=0, help="seed of designs, data and training")
+    b.add_argument("--steps", type=_COUNT, help="SGD steps per architecture (default: 12)")
+    b.add_argument("--seed", type=_SEED, default=0, help="seed of designs, data and training")
     b.add_argument("--ray", dest="ray_address", metavar="ADDRESS",
                    help="Ray cluster address (default: a local Ray when installed)")
     b.add_argument("--backend", default="auto", choices=("auto", "ray", "pool"),
                    help="auto: Ray when installed, else a process pool")
-    b.add_argument("--workers", type=int, default=2, help="parallel cells on this machine")
+    b.add_argument("--workers", type=_COUNT, default=2, help="parallel cells on this machine")
+    b.add_argument("--overwrite", action="store_true", help="replace an existing --out table")
     b.set_defaults(func=run_build)
 
     q = bench.add_parser("query", help="look up the table", formatter_class=DefaultsFormatter)
     q.add_argument("--task", required=True, help="benchmark task, e.g. Hippocampus")
     _common_table(q)
     q.add_argument("--arch", help="architecture id to look up")
-    q.add_argument("--top", type=int, default=10, help="rows shown")
+    q.add_argument("--top", type=_COUNT, default=10, help="rows shown")
     q.set_defaults(func=run_query)
 
     s = bench.add_parser("search", help="run a strategy against the table",
@@ -92,7 +98,9 @@ def run_build(args: argparse.Namespace) -> int:
     from mias.bench.builder import BuildConfig, build, default_schedule
     from mias.bench.tasks import task_names
     from mias.cli.progress import console, stage_progress
+    from mias.output_guard import check_output_file
 
+    check_output_file(args.out, overwrite=args.overwrite, option="--out")
     train = default_schedule()
     if args.steps is not None:
         train = train.model_copy(update={"steps_per_epoch": args.steps})
@@ -180,6 +188,14 @@ def run_query(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_json(args: argparse.Namespace) -> None:
+    """Refuse a --json that exists (without --overwrite), is a folder or the table itself."""
+    if args.json is not None:
+        from mias.output_guard import check_output_file
+
+        check_output_file(args.json, overwrite=args.overwrite, option="--json")
+
+
 def _write_json(path: Path | None, payload: dict[str, Any]) -> None:
     if path is not None:
         from mias.atomic import write_json
@@ -194,6 +210,7 @@ def run_search(args: argparse.Namespace) -> int:
     from mias.bench.evaluator import table_problem
     from mias.bench.strategies import run_strategy
 
+    _check_json(args)
     bench = MedNasBench.load(args.table)
     problem = table_problem(bench, args.task, args.target, args.budget_ms)
     evaluator = problem.evaluator
@@ -225,6 +242,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from mias.bench.api import MedNasBench
     from mias.bench.protocol import Split, evaluate_protocol
 
+    _check_json(args)
     bench = MedNasBench.load(args.table)
     split = Split() if not (args.seen or args.unseen) else \
         Split(tuple(args.seen or ()), tuple(args.unseen or ()))

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from mias.cli.help import DefaultsFormatter
-from mias.cli.options import add_device
+from mias.cli.options import add_device, seed
 
 EXISTS_FIX = "choose another --out: mias demo replaces only an earlier demo's output"
 
@@ -25,7 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, default=Path("demo-out"),
                    help="output folder; an earlier demo's output there is replaced")
     p.add_argument("--cases", type=int, default=40, help="number of synthetic cases")
-    p.add_argument("--seed", type=int, default=0, help="random seed")
+    p.add_argument("--seed", type=seed, default=0, help="random seed")
     p.add_argument("--target", default="rpi3", help="hardware the network is for")
     add_device(p)
     p.set_defaults(func=run)
@@ -45,11 +45,12 @@ def run(args: argparse.Namespace) -> int:
     from mias.cli import run as run_cli
     from mias.cli.progress import console, stage_progress
     from mias.data.synth import synthesize
-    from mias.output_guard import check_output, output_stage, write_marker
+    from mias.output_guard import check_output, command, output_stage, write_marker
 
     out: Path = args.out
     # Replace only an earlier demo's output: anything else in --out is the user's data.
-    check_output(out, overwrite=output_stage(out) == "demo", exists_fix=EXISTS_FIX)
+    check_output(out, overwrite=output_stage(out) == "demo", exists_fix=EXISTS_FIX,
+                 stage="demo", replace=False)
     out.mkdir(parents=True, exist_ok=True)
     write_marker(out, "demo")
     timing_path = out / "demo_time.json"
@@ -62,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     if fresh or not (data / "dataset.json").is_file():
         console.print(f"[bold]synth[/]: {args.cases} hippocampus cases")
         t0 = time.perf_counter()
-        with stage_progress() as update:
+        with stage_progress() as update, command("synth"):
             synthesize("hippocampus", data, cases=args.cases, seed=args.seed, overwrite=True,
                        progress=update)
         synth_s, fresh = round(time.perf_counter() - t0, 1), True

@@ -25,9 +25,11 @@ def run(args: argparse.Namespace) -> int:
 
     from mias.atomic import read_json
     from mias.cli.progress import console, stage_progress
+    from mias.output_guard import check_output
     from mias.train.evaluate import evaluate_run
     from mias.train.report_table import table_rows
 
+    check_output(args.run / "eval", overwrite=args.overwrite)   # before any work
     with stage_progress() as update:
         out = evaluate_run(args.run, data_root=args.data, device=args.device,
                            overwrite=args.overwrite, progress=update)

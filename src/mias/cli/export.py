@@ -26,7 +26,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from mias.cli.progress import console, stage_progress
     from mias.export.exporter import export_run
+    from mias.output_guard import check_output
 
+    check_output(args.run / "export", overwrite=args.overwrite)   # before any work
     with stage_progress() as update:
         record = export_run(args.run, int8=args.int8, prep=args.prep,
                             overwrite=args.overwrite, progress=update)

@@ -15,13 +15,27 @@ import sys
 import traceback
 import warnings
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 
 from mias import __version__
+from mias.cli import preflight
 from mias.errors import InputError
 
 COMMAND_MODULES: tuple[str, ...] = ("synth", "prepare", "profile", "demo", "search", "train",
                                     "evaluate", "export", "predict", "report", "run", "bench",
                                     "rank")
+
+
+# What each command reads: its outputs may neither be, hold nor lie inside these paths.
+INPUTS: dict[str, tuple[str, ...]] = {
+    "prepare": ("data", "labels"), "profile": ("space", "import_dir"),
+    "search": ("prep", "config"), "evaluate": ("data",), "export": ("prep",),
+    "predict": ("model", "data"), "run": ("data", "labels", "config"),
+    "bench": ("table", "msd_root"), "rank": ("prep", "config")}
+# Commands whose output is a fixed folder of RUN: their fixes cannot say "another --out".
+FIXED_OUTPUT = frozenset({"train", "evaluate", "export", "report"})
+# Commands that keep their finished work on Ctrl-C (as on kill -9) for the next run.
+RESUMABLE = frozenset({"train", "search", "run", "prepare", "rank", "demo", "bench build"})
 
 
 class _Parser(argparse.ArgumentParser):
@@ -43,13 +57,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        with _quiet_libraries():
+        with _quiet_libraries(), declared(args):
+            preflight.check(args)
             rc = args.func(args)
     except InputError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        print("interrupted; no partial output was kept", file=sys.stderr)
+        print(f"interrupted: {interrupted_note(args)}", file=sys.stderr)
         return 130
     except Exception:
         traceback.print_exc()
@@ -57,6 +72,27 @@ def main(argv: Sequence[str] | None = None) -> int:
               file=sys.stderr)
         return 1
     return int(rc or 0)
+
+
+def declared(args: argparse.Namespace) -> contextlib.AbstractContextManager:
+    """Declare the command to the output guard: its stage, inputs and output option."""
+    from mias.output_guard import command
+
+    name = args.command
+    inputs = [getattr(args, attr, None) for attr in INPUTS.get(name, ())]
+    option = None if name in FIXED_OUTPUT else "--json" if name == "bench" and \
+        getattr(args, "bench_command", "") != "build" else "--out"
+    return command(name, [p for p in inputs if isinstance(p, Path)], option)
+
+
+def interrupted_note(args: argparse.Namespace) -> str:
+    """What Ctrl-C kept and how to go on."""
+    name = f"{args.command} {getattr(args, 'bench_command', '')}".strip()
+    if name not in RESUMABLE:
+        return "nothing was written (outputs appear only when complete); run the command again"
+    how = f"run `mias train {args.run} --resume`" if name == "train" else \
+        "run the same command again"
+    return f"the work finished so far is kept; to resume, {how}"
 
 
 @contextlib.contextmanager

@@ -42,6 +42,7 @@ class ProfileSettings(BaseModel):
 
     threads: int | None = Field(default=None, ge=1)
     calibrate: int = Field(ge=0, le=1000)
+    chains: int = Field(ge=0, le=1000)
     rounds: int = Field(ge=1, le=1000)
     pairs: int = Field(ge=1, le=1000)
     seed: int = Field(ge=0)
@@ -68,11 +69,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--calibrate", type=int, default=16, metavar="N",
                    help="whole networks timed with the blocks to fit the correction, used "
                    "only where it beats the plain sum out of sample (0: none; default: 16)")
-    p.add_argument("--rounds", type=int, default=6,
+    p.add_argument("--chains", type=int, default=32, metavar="N",
+                   help="pairs of consecutive blocks of the calibration networks timed as one "
+                   "graph, to learn what a boundary between blocks costs (default: 32)")
+    p.add_argument("--rounds", type=int, default=4,
                    help="randomised rounds over all blocks; a block's latency is the median "
-                   "of its rounds (default: 6)")
-    p.add_argument("--pairs", type=int, default=3,
-                   help="reference/block alternations per block and round (default: 3)")
+                   "of its bracketed ratios to the reference network (default: 4)")
+    p.add_argument("--pairs", type=int, default=2,
+                   help="bracketed runs per round of an item longer than a burst, e.g. a "
+                   "whole network (default: 2)")
     p.add_argument("--measure-peaks", action="store_true",
                    help="calibrate this machine's peak FLOP/s and bandwidth into the profile "
                    "(run it on the device itself)")
@@ -136,6 +141,7 @@ def _export(args: argparse.Namespace, settings: ProfileSettings) -> int:
     check_writable(args.export_blocks, "--export-blocks")
     with stage_progress() as update:
         bundle = export_bundle(space, args.export_blocks, calibration=settings.calibrate,
+                               chains=settings.chains,
                                seed=settings.seed, overwrite=args.overwrite, progress=update)
     console.print(f"exported {len(bundle.blocks)} blocks and {len(bundle.networks)} "
                   f"calibration networks to [bold]{args.export_blocks}[/]; on the device run "
@@ -148,6 +154,7 @@ def _measure(args: argparse.Namespace, settings: ProfileSettings, target: str) -
     from mias.errors import InputError
     from mias.hardware import TimingPolicy, lut_path, measure_peaks, resolve_device
     from mias.hardware.machine import require_this_machine, resolve_threads
+    from mias.output_guard import record_written
 
     device = resolve_device(target)
     require_this_machine(device.name, device.runs_on)
@@ -166,6 +173,7 @@ def _measure(args: argparse.Namespace, settings: ProfileSettings, target: str) -
     with stage_progress() as update:
         table = _time(args, settings, device, policy, space, update)
     table.save(out)
+    record_written(out)   # a table in PREP is mias's: `prepare --overwrite` may replace it
     _summary(table, time.perf_counter() - start)
     console.print(f"wrote [bold]{out}[/]")
     return 0
@@ -182,7 +190,8 @@ def _time(args: argparse.Namespace, settings: ProfileSettings, device: DevicePro
     from mias.hardware.profiler import profile_space
 
     return profile_space(space, device, threads=settings.threads, policy=policy,
-                         calibration=settings.calibrate, seed=settings.seed, progress=update)
+                         calibration=settings.calibrate, chains=settings.chains,
+                         seed=settings.seed, progress=update)
 
 
 def _summary(table: LatencyTable, seconds: float) -> None:
@@ -197,15 +206,24 @@ def _summary(table: LatencyTable, seconds: float) -> None:
                   f"({table.machine.describe()}; {table.runtime}, {table.threads} threads) "
                   f"in {seconds:.0f} s; median spread between rounds {spread:.1%}; per-call "
                   f"overhead {table.overhead_ms * 1000:.0f} µs")
+    console.print(f"protocol {table.protocol}: ratios to reference network "
+                  f"{table.reference.arch_id} ({table.reference_ms:.1f} ms here), thread pool "
+                  f"{table.timing_policy.get('thread_pool', '?')}")
+    if table.boundary is not None:
+        b = table.boundary
+        console.print(f"boundary between blocks, from {b.chains} chains: "
+                      f"{b.per_boundary_ms:+.3f} ms {b.per_melem_ms:+.3f} ms per M elements "
+                      f"(residual {b.residual_ms:.3f} ms)")
     if spread > BUSY_SPREAD:
         console.print(f"[yellow]warning[/]: rounds disagree by {spread:.0%} (other processes "
                       f"used {others:.1f} cores meanwhile); on a machine this busy even "
                       "ratios to the reference drift: re-run when it is idle")
     fix = table.correction
     if fix is not None:
-        tried = ", ".join(f"{form} {mape:.1%}" for form, mape in fix.loo_mape.items())
+        best = sorted(fix.loo_mape.items(), key=lambda kv: kv[1])[:4]
+        tried = ", ".join(f"{form} {mape:.1%}" for form, mape in best)
         console.print(f"correction from {len(fix.points)} networks: {fix.describe()} "
-                      f"(leave-one-out MAPE: {tried})")
+                      f"(best leave-one-out MAPE: {tried})")
 
 
 def check_writable(path: Path, flag: str) -> None:

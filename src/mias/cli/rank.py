@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from mias.cli.options import add_device
+from mias.cli.options import add_device, load_checked_preset, require_latency_source, seed
 
 SAMPLERS = ("mias", "fairnas", "spos")
 
@@ -47,7 +47,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--target", default="rpi3",
                    help="device whose predicted latency stratifies the draw and enters the "
                    "MIAS loss (default: rpi3)")
-    p.add_argument("--seed", type=int, default=0, help="seed of everything (default: 0)")
+    p.add_argument("--seed", type=seed, default=0, help="seed of everything (default: 0)")
     p.add_argument("--truth-seeds", type=int, default=1, metavar="S",
                    help="standalone trainings per architecture (seeds SEED…SEED+S-1); the "
                    "truth is their mean and, with 2 or more, the truth's own seed-to-seed τ "
@@ -73,11 +73,11 @@ def run(args: argparse.Namespace) -> int:
 
     from mias.cli.progress import stage_progress
     from mias.errors import InputError
-    from mias.presets import load_preset
     from mias.rank.api import rank, summary_lines
     from mias.rank.settings import RankSettings
 
-    preset = load_preset(args.preset, args.config)
+    preset = load_checked_preset(args.preset, args.config)
+    require_latency_source(args.prep, args.target)
     try:
         settings = RankSettings(archs=args.archs, samplers=args.samplers, target=args.target,
                                 seed=args.seed, truth_seeds=args.truth_seeds)

@@ -20,8 +20,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from mias.cli.progress import console
+    from mias.output_guard import check_output
     from mias.report import build_report
 
+    check_output(args.run / "report", overwrite=True, stage="report")
     out = build_report(args.run)
     console.print(f"validation plan: [bold]{(out / 'validation_plan.pdf').resolve()}[/] "
                   f"(and validation_plan.html, model_card.json in {out})")

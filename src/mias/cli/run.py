@@ -21,6 +21,7 @@ from typing import Any
 from mias.cli import prepare as prepare_cli
 from mias.cli import search as search_cli
 from mias.cli.help import DefaultsFormatter
+from mias.cli.options import seed
 
 PIPELINE_SCHEMA_VERSION = 1
 SETTINGS = ("task", "input_shape", "labels", "val_fraction", "test_fraction", "metric", "beta",
@@ -63,7 +64,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                        conflict_handler="resolve", add_help=False)
     p.add_argument("-h", "--help", action="help", help="show this help message and exit")
     p.add_argument("--out", type=Path, required=True, metavar="RUN", help="run folder")
-    p.add_argument("--seed", type=int, default=0,
+    p.add_argument("--seed", type=seed, default=0,
                    help="seed of the split, the search, training and the bootstrap "
                    "(default: 0)")
     p.add_argument("--int8", action="store_true", help="also export a static int8 model")
@@ -129,6 +130,7 @@ def _profile(prep: Path) -> None:
     from mias.cli.progress import stage_progress
     from mias.hardware import TimingPolicy, lut_path, resolve_device
     from mias.hardware.profiler import profile_space
+    from mias.output_guard import record_written
     from mias.space import SearchSpace
 
     device = resolve_device("host")
@@ -138,6 +140,7 @@ def _profile(prep: Path) -> None:
         table = profile_space(space, device, threads=None, policy=TimingPolicy(),
                               calibration=16, seed=0, progress=update)
     table.save(lut_path(prep, device.name))
+    record_written(lut_path(prep, device.name))
     _summary(table, time.perf_counter() - start)
 
 
@@ -195,7 +198,7 @@ def claim(run_dir: Path, inputs: tuple[Path, ...], settings: dict[str, Any], *,
     from mias.errors import InputError
     from mias.output_guard import check_output, output_stage, write_marker
 
-    check_output(run_dir, overwrite=True, inputs=inputs)
+    check_output(run_dir, overwrite=True, inputs=inputs, stage=stage, replace=False)
     record_path = run_dir / "pipeline.json"
     earlier = read_json(record_path) if record_path.is_file() else None
     if earlier is not None and not overwrite and earlier.get("settings") != settings:
@@ -215,7 +218,9 @@ def execute(args: argparse.Namespace, *, stage: str = "run", data_note: str | No
     """Run the pipeline; returns RUN/pipeline.json's content. `inside`: DATA lies in RUN
     on purpose (the demo's synthetic data), else RUN may neither hold nor be in DATA."""
     from mias.atomic import write_json
+    from mias.cli.main import FIXED_OUTPUT
     from mias.cli.progress import console
+    from mias.output_guard import command
 
     run_dir: Path = args.out
     overwrite = args.overwrite if force is None else force
@@ -234,7 +239,8 @@ def execute(args: argparse.Namespace, *, stage: str = "run", data_note: str | No
             continue
         console.print(f"[bold]{i}/{len(todo)} {st.name}[/]")
         start = time.perf_counter()
-        st.work(redo)
+        with command(st.name, out_option=None if st.name in FIXED_OUTPUT else "--out"):
+            st.work(redo)
         record["stages"][st.name] = {"seconds": round(time.perf_counter() - start, 1),
                                      "reused": False}
         write_json(run_dir / "pipeline.json", record)
@@ -266,8 +272,10 @@ def summary(run_dir: Path) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from mias.cli.options import load_checked_preset
     from mias.cli.progress import console
 
+    load_checked_preset(args.preset, args.config)
     execute(args)
     for line in summary(args.out):
         console.print(line)

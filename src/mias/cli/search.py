@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from mias.cli.options import add_device
+from mias.cli.options import add_device, load_checked_preset, positive, require_latency_source, seed
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -26,11 +26,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="demo, paper-hippocampus or paper-braintumour (default: demo)")
     p.add_argument("--config", type=Path, metavar="FILE",
                    help="YAML overriding any preset field, e.g. `search: {epochs: 5}`")
-    p.add_argument("--latency-budget", type=float, metavar="MS",
+    p.add_argument("--latency-budget", type=positive("milliseconds"), metavar="MS",
                    help="pick the best metric under this latency on the target (default: the "
                    "best trade-off under the loss)")
     add_device(p, "auto")
-    p.add_argument("--seed", type=int, default=0, help="seed of everything (default: 0)")
+    p.add_argument("--seed", type=seed, default=0, help="seed of everything (default: 0)")
     p.add_argument("--resume", action="store_true",
                    help="continue an interrupted search (the same command resumes anyway; "
                    "this only says so explicitly)")
@@ -41,10 +41,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from mias.cli.search_view import SearchView
-    from mias.presets import load_preset
     from mias.search.api import search
 
-    preset = load_preset(args.preset, args.config)
+    preset = load_checked_preset(args.preset, args.config)
+    require_latency_source(args.prep, args.target)
     with SearchView() as view:
         out = search(args.prep, args.out, target=args.target, preset=preset,
                      latency_budget_ms=args.latency_budget, device=args.device, seed=args.seed,

@@ -53,6 +53,8 @@ class SearchView:
         console.print(f"chosen architecture [bold]{r['arch_id']}[/] (depth {r['arch']['depth']}): "
                       f"{r['metric']['label']} {r['metric']['value']:.3f} on validation, "
                       f"{lat['value']:.1f} ms — {lat['label']}")
+        for warning in r.get("warnings", []):
+            console.print(f"[yellow]warning[/]: {warning}")
         console.print(f"Pareto front: {len(r['pareto'])} architectures; "
                       f"{len([p for p in r['pruning_log'] if p['action'] == 'pruned'])} "
                       f"candidates pruned; results in {out}")

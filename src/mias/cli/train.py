@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from mias.cli.options import add_device
+from mias.cli.options import add_device, count, positive
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -14,6 +14,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("run", type=Path, help="run folder written by `mias search`")
     p.add_argument("--init", choices=("scratch", "inherited"),
                    help="initial weights (default: the preset's train.init)")
+    budget = p.add_mutually_exclusive_group()
+    budget.add_argument("--steps", type=count(1), metavar="N",
+                        help="train for N steps (default: the preset's epochs × steps)")
+    budget.add_argument("--time-budget", type=positive("minutes"), metavar="MIN",
+                        help="train for MIN minutes; the schedule decays to that time")
     p.add_argument("--resume", action="store_true",
                    help="continue an interrupted training from its last epoch checkpoint")
     add_device(p)
@@ -28,9 +33,11 @@ def run(args: argparse.Namespace) -> int:
 
     with stage_progress() as update:
         out = train_final(args.run, init=args.init, resume=args.resume, device=args.device,
-                          overwrite=args.overwrite, progress=update)
+                          overwrite=args.overwrite, progress=update,
+                          steps=getattr(args, "steps", None),
+                          time_budget_min=getattr(args, "time_budget", None))
     m = read_json(out / "metrics.json")
     console.print(f"trained [bold]{m['arch_id']}[/] ({m['init']}, {m['steps']} steps, "
-                  f"{m['seconds']:.0f} s): validation {m['metric']} {m['val_score']:.3f} → "
-                  f"{out / 'model.pt'}")
+                  f"{m['seconds']:.0f} s, stopped by {m['stopped'].replace('_', ' ')}): "
+                  f"validation {m['metric']} {m['val_score']:.3f} → {out / 'model.pt'}")
     return 0

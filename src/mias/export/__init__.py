@@ -16,5 +16,5 @@ __all__ = list(_ONNX_EXPORT)
 
 def __getattr__(name: str) -> Any:
     if name in _ONNX_EXPORT:
-        return getattr(importlib.import_module("mias.export.onnx_export"), name)
+        return getattr(importlib.import_module("mias.onnx_export"), name)
     raise AttributeError(f"module 'mias.export' has no attribute {name!r}")

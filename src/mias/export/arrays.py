@@ -5,11 +5,13 @@ with MONAI (anti-aliased linear resampling, per-case z-score, centred crop/pad) 
 re-stated here with numpy: linear interpolation with half-pixel centres (what
 `torch.nn.functional.interpolate(align_corners=False)` and so MONAI's `Resize` compute),
 SciPy's Gaussian (`mode="nearest"`, truncated at 4σ) for the anti-aliasing, and MONAI's
-sliding-window positions with constant blending. Tests check each against the torch path.
+sliding-window positions with nnU-Net's Gaussian importance weighting (σ = window / 8) and
+optional mirroring. Tests check each against the torch path.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +19,8 @@ from typing import Any
 import numpy as np
 
 GAUSSIAN_TRUNCATE = 4.0
+SIGMA_SCALE = 0.125
+MIN_WEIGHT = 1e-3
 
 
 def resampled_shape(shape: Sequence[int], spacing: Sequence[float],
@@ -157,11 +161,41 @@ def window_starts(size: int, roi: int, overlap: float) -> list[int]:
     return sorted({min(i * step, size - roi) for i in range(count)})
 
 
+def gaussian_importance(roi: Sequence[int], sigma_scale: float = SIGMA_SCALE) -> np.ndarray:
+    """Window weights peaking at the centre (σ = `sigma_scale` × window, floored at 1e-3,
+    as MONAI's `compute_importance_map`): a voxel counts most from the window it is central
+    in, where the network saw its whole context."""
+    weights = np.ones((), dtype=np.float64)
+    for r in roi:
+        x = np.arange(r, dtype=np.float64) - (r - 1) / 2
+        axis = np.exp(-0.5 * (x / (r * sigma_scale)) ** 2)
+        weights = np.multiply.outer(weights, axis)
+    return np.maximum(weights, max(float(weights.min()), MIN_WEIGHT)).astype(np.float32)
+
+
+def mirrored(run: Callable[[np.ndarray], np.ndarray],
+             spatial_dims: int) -> Callable[[np.ndarray], np.ndarray]:
+    """`run` with its logits averaged over every flip of the spatial axes of the batch
+    (mirroring test-time augmentation; the empty flip is the plain prediction)."""
+    axes = range(2, 2 + spatial_dims)
+    flips = [c for r in range(spatial_dims + 1) for c in itertools.combinations(axes, r)]
+
+    def averaged(batch: np.ndarray) -> np.ndarray:
+        total = sum(np.flip(run(np.ascontiguousarray(np.flip(batch, f))), f) if f else run(batch)
+                    for f in flips)
+        return total / len(flips)
+
+    return averaged
+
+
 def sliding_window(run: Callable[[np.ndarray], np.ndarray], image: np.ndarray,
-                   roi: Sequence[int], overlap: float, batch: int = 1) -> np.ndarray:
-    """Probabilities [K, *spatial] of an image at least `roi` large, window by window,
-    overlapping windows averaged (MONAI's `sliding_window_inference`, constant mode)."""
+                   roi: Sequence[int], overlap: float, batch: int = 1,
+                   weights: np.ndarray | None = None) -> np.ndarray:
+    """Outputs [K, *spatial] of an image at least `roi` large, window by window,
+    overlapping windows averaged with `weights` (MONAI's `sliding_window_inference`:
+    constant mode without weights, Gaussian with `gaussian_importance(roi)`)."""
     spatial = image.shape[1:]
+    w = np.ones(tuple(roi), dtype=np.float32) if weights is None else weights
     starts = np.stack(np.meshgrid(*[window_starts(s, r, overlap)
                                     for s, r in zip(spatial, roi, strict=True)],
                                   indexing="ij"), -1).reshape(-1, len(spatial))
@@ -175,6 +209,6 @@ def sliding_window(run: Callable[[np.ndarray], np.ndarray], image: np.ndarray,
         if total is None:
             total = np.zeros((out.shape[1], *spatial), dtype=np.float32)
         for box, probs in zip(boxes, out, strict=True):
-            total[(slice(None), *box)] += probs
-            count[box] += 1
+            total[(slice(None), *box)] += probs * w
+            count[box] += w
     return total / count

@@ -1,8 +1,11 @@
 """`mias export RUN [--int8]`: the trained model as ONNX that carries its preprocessing.
 
-Reads `RUN/final/model.pt` alone for the network, and the prepared data (`PREP`, named by
-the model file or `RUN/search/result.json`) for the attribute ranges, the parity inputs
-and, with int8, the calibration (training) and scoring (validation) cases. Writes
+Reads `RUN/final/model.pt` alone for the network and what final training decided on
+validation (its window — the training patch —, mirroring, postprocessing, classification
+threshold; `meta["inference"]`), and the prepared data (`PREP`, named by the model file or
+`RUN/search/result.json`) for the attribute ranges, the parity inputs and, with int8, the
+calibration (training) and scoring (validation) cases. A segmentation network is exported
+at its window, the only input size it was trained on and is run at. Writes
 `RUN/export/model.onnx` (fp32, opset 17), `model.int8.onnx` and `parity.json`: the largest
 |ONNX − PyTorch| difference, and for int8 its metric change on the validation split, its
 host latency beside fp32 (interleaved) and whether it is recommended for the target.
@@ -23,12 +26,12 @@ from mias import __version__
 from mias.atomic import atomic_dir, read_json, write_json
 from mias.data.planning import PreprocessPlan
 from mias.errors import InputError
-from mias.export import latency
-from mias.export.onnx_export import OPSET, check_parity, onnx_bytes, with_metadata
+from mias.export import arrays, latency
 from mias.export.quantize import quantize_int8
 from mias.export.ranges import attribute_ranges
 from mias.export.runtime import open_model, run
 from mias.export.spec import ORIENTATION, InferenceSpec
+from mias.onnx_export import OPSET, check_parity, onnx_bytes, with_metadata
 from mias.train.data import PreparedData
 from mias.train.model_file import ModelFile
 from mias.train.scoring import Scorer
@@ -70,16 +73,32 @@ def _ranges(data: PreparedData) -> dict[str, Any]:
     return attribute_ranges(train, means if len(means) == len(train) else ())
 
 
+def window(model: ModelFile) -> tuple[int, ...]:
+    """The window the network runs at: the training patch recorded by final training
+    (the whole input for a classifier, and for a model trained before it was recorded)."""
+    recorded = (model.meta.get("inference") or {}).get("window")
+    task = model.task
+    if task.kind != "segmentation" or not recorded:
+        return tuple(task.input_shape)
+    return tuple(int(s) for s in recorded)
+
+
 def inference_spec(model: ModelFile, data: PreparedData | None, overlap: float) -> InferenceSpec:
-    """The metadata `model.onnx` carries: task, plan, windows, ranges, provenance."""
+    """The metadata `model.onnx` carries: task, plan, windows, decisions, ranges, provenance."""
     task = model.task
     plan = PreprocessPlan.from_dict(model.preprocessing).to_dict()
     plan["orientation"] = ORIENTATION
+    decided = model.meta.get("inference") or {}
     inference = {"input_shape": list(task.input_shape), "overlap": overlap,
-                 "large_scans": "sliding windows of the input shape, probabilities averaged"
+                 "window": list(window(model)), "mirror": bool(decided.get("mirror", False)),
+                 "gaussian_sigma_scale": arrays.SIGMA_SCALE,
+                 "postprocessing": decided.get("postprocessing"),
+                 "threshold": decided.get("threshold"),
+                 "large_scans": "sliding windows of the training patch, Gaussian-weighted "
+                 "logits, then the postprocessing decided on validation"
                  if task.kind == "segmentation" else "centred crop or pad to the input shape",
                  "small_scans": "padded symmetrically with the scan's minimum",
-                 "output": {"segmentation": "logits [N, classes, *input_shape]",
+                 "output": {"segmentation": "logits [N, classes, *window]",
                             "classification": "logits [N, classes]",
                             "regression": "value [N, 1]"}[task.kind]}
     provenance = {"arch_id": model.arch.id, "mias_version": __version__, "opset": OPSET}
@@ -88,14 +107,25 @@ def inference_spec(model: ModelFile, data: PreparedData | None, overlap: float) 
                          model=provenance)
 
 
-def _scores(model: bytes, data: PreparedData, scorer: Scorer) -> float:
+def _scores(model: bytes, data: PreparedData, scorer: Scorer, shape: tuple[int, ...]) -> float:
+    """The scorer on the validation cases, a segmentation covered by windows of `shape`."""
     session = open_model(model)
+    weights = arrays.gaussian_importance(shape)
     values = []
     for case in data.split("val"):
-        logits = run(session, case.image[None])
+        if data.task.kind == "segmentation":
+            logits = arrays.sliding_window(lambda b, s=session: run(s, b), case.image, shape,
+                                           DEFAULT_OVERLAP, weights=weights)[None]
+        else:
+            logits = run(session, case.image[None])
         target = case.mask if data.task.kind == "segmentation" else case.target
         values.append(scorer(torch.from_numpy(logits), torch.as_tensor(np.asarray(target)[None])))
     return float(np.mean(values))
+
+
+def _windows(images: list[np.ndarray], shape: tuple[int, ...]) -> list[np.ndarray]:
+    """Each image centre-cropped (or padded) to the exported input shape."""
+    return [arrays.centre_crop_or_pad(im, shape)[0] for im in images]
 
 
 def _verdict(target: str, faster: bool, cost: float) -> dict[str, Any]:
@@ -114,14 +144,18 @@ def _verdict(target: str, faster: bool, cost: float) -> dict[str, Any]:
 
 
 def int8_record(fp32: bytes, int8: bytes, data: PreparedData, target: str,
-                threads: int, budget_s: float = LATENCY_BUDGET_S) -> dict[str, Any]:
-    """Metric change on the validation split and interleaved host latency of int8 vs fp32."""
+                threads: int, budget_s: float = LATENCY_BUDGET_S,
+                shape: tuple[int, ...] | None = None) -> dict[str, Any]:
+    """Metric change on the validation split and interleaved host latency of int8 vs fp32
+    (one forward pass at the exported input `shape`, by default the task's input)."""
+    shape = tuple(shape or data.task.input_shape)
     metric = "dice" if data.task.kind == "segmentation" else None
     scorer = Scorer.for_task(data.task, metric)
-    fp32_score, int8_score = _scores(fp32, data, scorer), _scores(int8, data, scorer)
+    fp32_score, int8_score = _scores(fp32, data, scorer, shape), _scores(int8, data, scorer,
+                                                                          shape)
     cost = fp32_score - int8_score
     sessions = {"fp32": open_model(fp32, threads), "int8": open_model(int8, threads)}
-    x = data.split("val")[0].image[None]
+    x = _windows([data.split("val")[0].image], shape)[0][None]
     samples = latency.interleaved_ms({k: (lambda s=s: run(s, x)) for k, s in sessions.items()},
                                      budget_s=budget_s)
     runtime = f"onnxruntime {ort.__version__} CPU"
@@ -142,12 +176,13 @@ def int8_record(fp32: bytes, int8: bytes, data: PreparedData, target: str,
 
 
 def _parity_inputs(model: ModelFile, data: PreparedData | None) -> list[torch.Tensor]:
+    shape_in = window(model)
     if data is not None:
         cases = data.split("val")[:PARITY_CASES]
-        return [torch.from_numpy(np.stack([c.image for c in cases]))]
+        return [torch.from_numpy(np.stack(_windows([c.image for c in cases], shape_in)))]
     task = model.task
     rng = np.random.default_rng(0)
-    shape = (PARITY_CASES, task.in_channels, *task.input_shape)
+    shape = (PARITY_CASES, task.in_channels, *shape_in)
     return [torch.from_numpy(rng.standard_normal(shape).astype(np.float32))]
 
 
@@ -169,7 +204,7 @@ def export_run(run_dir: str | Path, *, int8: bool = False, prep: str | Path | No
     torch.manual_seed(0)
     net = model.network()
     task = model.task
-    example = torch.zeros(1, task.in_channels, *task.input_shape)
+    example = torch.zeros(1, task.in_channels, *window(model))
     spec = inference_spec(model, data, _overlap(result))
     fp32 = with_metadata(onnx_bytes(net, [example]), spec.to_metadata())
     tick("export", 1, steps)
@@ -183,12 +218,12 @@ def export_run(run_dir: str | Path, *, int8: bool = False, prep: str | Path | No
     with atomic_dir(run_dir / "export", overwrite=overwrite) as tmp:
         (tmp / "model.onnx").write_bytes(fp32)
         if int8:
-            calibration = [c.image for c in data.split("train")]
+            calibration = _windows([c.image for c in data.split("train")], window(model))
             quantised = quantize_int8(fp32, calibration)
             (tmp / "model.int8.onnx").write_bytes(quantised)
             threads = len(os.sched_getaffinity(0))
             record["int8"] = int8_record(fp32, quantised, data, target, threads,
-                                         latency_budget_s)
+                                         latency_budget_s, window(model))
             tick("export", 3, steps)
         write_json(tmp / "parity.json", record)
     return record

@@ -2,10 +2,12 @@
 
 The scan arrives as `load_case` gives it (float32 [C, *spatial] in canonical RAS, its
 spacing). It is resampled to the model's spacing; a segmentation model then covers it with
-sliding windows of its input shape (padding an axis that is smaller), and the averaged
-probabilities are resampled back onto the scan's own grid before the arg-max, so the mask
-has the scan's shape. A classification or regression model sees the scan cropped or padded
-about its centre, as `prepare` showed it the training cases.
+sliding windows of its training patch (padding an axis that is smaller), Gaussian-weighted,
+optionally mirrored, and the probabilities are resampled back onto the scan's own grid
+before the arg-max, so the mask has the scan's shape; the postprocessing decided on
+validation is applied last. A classification or regression model sees the scan cropped or
+padded about its centre, as `prepare` showed it the training cases; a binary classifier
+calls a case positive at the threshold chosen on validation.
 """
 
 from __future__ import annotations
@@ -21,14 +23,18 @@ from mias.export import arrays
 from mias.export.ranges import channel_means
 from mias.export.runtime import open_model, run, softmax
 from mias.export.spec import InferenceSpec
+from mias.train.postprocess import apply_postprocessing
+from mias.train.threshold import apply_threshold
 
 
 @dataclass(frozen=True)
 class Prediction:
-    """A scan's prediction: a label map on its grid, or class probabilities, or a value."""
+    """A scan's prediction: a label map on its grid, or class probabilities and the class
+    decided from them, or a value."""
 
     labels: np.ndarray | None = None
     probabilities: np.ndarray | None = None
+    label: int | None = None
     value: float | None = None
     intensity_mean: tuple[float, ...] = ()
 
@@ -59,16 +65,28 @@ class ExportedModel:
         window, _ = arrays.centre_crop_or_pad(resampled, spec.input_shape)
         out = run(self.session, arrays.normalize(window, plan)[None])[0]
         if spec.kind == "classification":
-            return Prediction(probabilities=softmax(out[None])[0], intensity_mean=means)
+            probs = softmax(out[None])[0]
+            return Prediction(probabilities=probs, intensity_mean=means,
+                              label=int(apply_threshold(probs[None], spec.threshold)[0]))
         return Prediction(value=float(np.ravel(out)[0]), intensity_mean=means)
 
     def _segment(self, resampled: np.ndarray, shape: Sequence[int]) -> np.ndarray:
         spec = self.spec
-        padded, placement = arrays.pad_to_at_least(resampled, spec.input_shape)
+        window = spec.window
+        padded, placement = arrays.pad_to_at_least(resampled, window)
         normalised = arrays.normalize(padded, spec.plan)
-        probs = arrays.sliding_window(lambda batch: softmax(run(self.session, batch)),
-                                      normalised, spec.input_shape,
-                                      float(spec.inference["overlap"]))
+
+        def logits(batch: np.ndarray) -> np.ndarray:
+            return run(self.session, batch)
+
+        if spec.mirror:
+            logits = arrays.mirrored(logits, len(window))
+        weights = arrays.gaussian_importance(
+            window, float(spec.inference.get("gaussian_sigma_scale", arrays.SIGMA_SCALE)))
+        out = arrays.sliding_window(logits, normalised, window,
+                                    float(spec.inference["overlap"]), weights=weights)
+        probs = softmax(out, axis=0)
         probs = arrays.linear_resize(arrays.unpad(probs, placement), shape)
         dtype = np.uint8 if probs.shape[0] <= 256 else np.int32
-        return np.argmax(probs, axis=0).astype(dtype)
+        labels = np.argmax(probs, axis=0).astype(dtype)
+        return apply_postprocessing(labels, spec.postprocessing)

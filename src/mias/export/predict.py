@@ -4,7 +4,8 @@ Scans are found and decoded by the same readers as `mias prepare` (any layout it
 so case ids are the same pseudonyms and no identifier reaches a record. Per case it writes
 `<case>.nii.gz` (the mask on the input's own grid: its file voxel order, shape and
 affine), for DICOM input `<case>.seg.dcm` (unless `seg=False`), and one
-`predictions.json` with volumes, classes and out-of-range warnings — all into a temporary
+`predictions.json` with volumes, classes, out-of-range warnings and the inference applied
+(window, mirroring, postprocessing, threshold) — all into a temporary
 folder renamed into place, so a bad scan half-way leaves nothing behind.
 """
 
@@ -92,9 +93,11 @@ def _case_entry(model: ExportedModel, record: CaseRecord, pred: Prediction) -> d
         unit = "volumes_mm3" if pred.labels.ndim == 3 else "areas_mm2"
         entry[unit] = _structure_sizes(pred.labels, record.spacing, names)
     if pred.probabilities is not None:
-        k = int(np.argmax(pred.probabilities))
+        k = int(np.argmax(pred.probabilities)) if pred.label is None else pred.label
         entry["class"] = names[k] if k < len(names) else k
         entry["probability"] = float(pred.probabilities[k])
+        if model.spec.threshold:
+            entry["threshold"] = float(model.spec.threshold["threshold"])
         entry["probabilities"] = {str(n): float(p) for n, p in
                                   zip(names, pred.probabilities, strict=False)}
     if pred.value is not None:
@@ -147,6 +150,7 @@ def predict(model_path: str | Path, data: str | Path, out: str | Path, *, seg: b
         write_json(tmp / "predictions.json", {
             "schema_version": PREDICTIONS_SCHEMA_VERSION, "mias_version": __version__,
             "model": model.spec.model, "task": model.spec.kind,
+            "inference": model.spec.inference,
             "label_names": list(model.spec.label_names), "cases": cases,
             "warnings": warnings})
     return Path(out)

@@ -28,7 +28,7 @@ from onnxruntime.quantization import (
 )
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
-from mias.export.onnx_export import with_metadata
+from mias.onnx_export import with_metadata
 
 CALIBRATION_CASES = 16
 

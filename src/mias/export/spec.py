@@ -1,11 +1,13 @@
 """What a board needs besides the weights, stored inside `model.onnx` as metadata.
 
 The task (kind, classes, label names, channels), the preprocessing plan (orientation,
-target spacing, intensity rule, input shape), how to cover a scan larger than the input
-(sliding windows and their overlap) and the attribute ranges the training data covered
-travel as ONNX `metadata_props`, one JSON value per key, so `mias predict` reads the model
-file alone. Nothing here identifies a patient or a case: the ranges are aggregates.
-Reading goes through ONNX Runtime, so it needs neither torch nor the `onnx` package.
+target spacing, intensity rule, input shape), how to cover a scan (sliding windows of the
+training patch, their overlap, Gaussian weights, mirroring), the decisions made on
+validation (postprocessing, classification threshold) and the attribute ranges the
+training data covered travel as ONNX `metadata_props`, one JSON value per key, so
+`mias predict` reads the model file alone. Nothing here identifies a patient or a case:
+the ranges are aggregates. Reading goes through ONNX Runtime, so it needs neither torch
+nor the `onnx` package.
 """
 
 from __future__ import annotations
@@ -43,6 +45,23 @@ class InferenceSpec:
     @property
     def label_names(self) -> tuple[str, ...]:
         return tuple(self.task["label_names"])
+
+    @property
+    def window(self) -> tuple[int, ...]:
+        """The sliding window: the training patch (the input shape for older exports)."""
+        return tuple(int(s) for s in self.inference.get("window") or self.input_shape)
+
+    @property
+    def mirror(self) -> bool:
+        return bool(self.inference.get("mirror", False))
+
+    @property
+    def postprocessing(self) -> dict[str, Any] | None:
+        return self.inference.get("postprocessing")
+
+    @property
+    def threshold(self) -> dict[str, Any] | None:
+        return self.inference.get("threshold")
 
     def to_metadata(self) -> dict[str, str]:
         """`metadata_props` entries: `mias.<section>` → JSON."""

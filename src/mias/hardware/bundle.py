@@ -2,9 +2,9 @@
 
 It is the hand-over between the machine that has torch (which exports) and the board that
 has only numpy + onnxruntime (which times): `mias profile --export-blocks DIR` writes it,
-`mias profile --import DIR` reads it. Calibration networks travel with their block keys,
-so the board can fit the table's correction without knowing the search space; the
-reference kernel travels too, since the board has no `onnx` package to build it.
+`mias profile --import DIR` reads it. Calibration networks and short block chains travel
+with their block keys, so the board can fit the table's correction without knowing the
+search space; the reference network travels too, since the board cannot build it.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from mias.atomic import read_json, write_json
 from mias.errors import InputError
 from mias.validation import validate_file
 
-BUNDLE_SCHEMA_VERSION = 2
+BUNDLE_SCHEMA_VERSION = 3
 INDEX_NAME = "blocks.json"
 
 
@@ -42,6 +42,28 @@ class BundleNetwork(BaseModel):
     keys: tuple[str, ...]
 
 
+class BundleChain(BaseModel):
+    """Consecutive blocks of a network exported as one graph: what the boundaries between
+    them cost (or save) inside a network, against the blocks timed alone."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    file: str
+    keys: tuple[str, ...]
+
+
+class BundleReference(BaseModel):
+    """The fixed reference network every timing is a ratio to."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    file: str
+    arch_id: str
+    arch: dict[str, Any]
+    flops: int
+    chosen: str
+
+
 class BlockBundle(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -53,8 +75,9 @@ class BlockBundle(BaseModel):
     opset: int
     libraries: dict[str, str]
     probe: str
-    reference: str
+    reference: BundleReference
     blocks: tuple[BundleBlock, ...]
+    chains: tuple[BundleChain, ...] = ()
     networks: tuple[BundleNetwork, ...] = ()
 
     def save(self, directory: Path) -> Path:
@@ -71,10 +94,17 @@ class BlockBundle(BaseModel):
             raise InputError(index, "no block bundle index here",
                              "create the bundle with `mias profile --space PREP "
                              "--export-blocks DIR` on a machine with torch, then copy DIR")
-        bundle = validate_file(cls, read_json(index), index, "block bundle",
+        data = read_json(index)
+        version = data.get("schema_version") if isinstance(data, dict) else None
+        if version != BUNDLE_SCHEMA_VERSION:
+            raise InputError(index, f"this bundle was exported for timing protocol version "
+                             f"{version!r}, not {BUNDLE_SCHEMA_VERSION} (a reference network "
+                             "and block chains are needed)",
+                             "re-export it with `mias profile --space PREP --export-blocks DIR`")
+        bundle = validate_file(cls, data, index, "block bundle",
                                "re-export the bundle with `mias profile --export-blocks`")
-        files = [bundle.probe, bundle.reference, *(b.file for b in bundle.blocks),
-                 *(n.file for n in bundle.networks)]
+        files = [bundle.probe, bundle.reference.file, *(b.file for b in bundle.blocks),
+                 *(c.file for c in bundle.chains), *(n.file for n in bundle.networks)]
         missing = [f for f in files if not (directory / f).is_file()]
         if missing:
             raise InputError(directory / missing[0], f"{len(missing)} ONNX file(s) of the "

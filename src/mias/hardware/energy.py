@@ -2,7 +2,8 @@
 
 The power is the device's load (stress-test) figure unless a power meter reading is
 given; the result is `measured` only when both the latency and the power were measured,
-otherwise `estimated`, naming both inputs.
+otherwise `estimated`, naming both inputs. A device without a power figure (`host`: this
+machine's draw is unknown) has no energy: `energy_or_reason` says why instead.
 """
 
 from __future__ import annotations
@@ -38,3 +39,14 @@ def predict_energy(latency: Figure, device: DeviceProfile, *,
     return Figure(value=latency.value * watts, unit="mJ", source="estimated",
                   device=device.name, runtime=latency.runtime, threads=latency.threads,
                   model=f"latency×power({device.name})", basis=basis)
+
+
+def energy_or_reason(latency: Figure, device: DeviceProfile, *,
+                     power: Figure | None = None) -> tuple[Figure | None, str | None]:
+    """The energy per inference, or (None, why) where it cannot be estimated, so a report
+    on a device without a power figure says "not estimated" rather than failing."""
+    if power is None and device.load_power_w.value is None:
+        return None, (f"not estimated: the device {device.name!r} has no load power figure "
+                      "(give load_power_w in its device YAML, or measure the power with a "
+                      "meter)")
+    return predict_energy(latency, device, power=power), None

@@ -2,12 +2,15 @@
 
 This is the only part of `mias.hardware` that needs torch. Each block is exported alone, at
 the resolution and width at which it occurs (its `BlockConfig`), batch 1, fp32, by the same
-exporter (`mias.export`) as the deployed model, so the table times what the device runs.
+exporter (`mias.onnx_export`) as the deployed model, so the table times what the device runs.
+Beside the blocks go the reference network, calibration networks, and chains of two
+consecutive blocks of those networks (what a boundary between blocks costs inside a network).
 """
 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -19,8 +22,14 @@ from onnx import TensorProto, helper, numpy_helper
 
 from mias import __version__
 from mias.atomic import atomic_dir
-from mias.export import OPSET, export_onnx
-from mias.hardware.bundle import BlockBundle, BundleBlock, BundleNetwork
+from mias.hardware.bundle import (
+    BlockBundle,
+    BundleBlock,
+    BundleChain,
+    BundleNetwork,
+    BundleReference,
+)
+from mias.onnx_export import OPSET, export_onnx
 from mias.space import (
     Architecture,
     BlockConfig,
@@ -30,29 +39,65 @@ from mias.space import (
     block_params,
     build_block,
     build_network,
+    network_flops,
 )
 
 PROBE_FILE = "probe.onnx"
 REFERENCE_FILE = "reference.onnx"
-REFERENCE_SHAPE = (32, 48, 48)  # channels, height, width: about half a millisecond on 2 cores
+KERNEL_SHAPE = (32, 48, 48)  # channels, height, width: about half a millisecond on 2 cores
+REFERENCE_DRAWS = 64
+REFERENCE_QUANTILE = 0.2
+REFERENCE_SEED = 20_000
 
 
-def export_bundle(space: SearchSpace, out: str | Path, *, calibration: int = 5, seed: int = 0,
-                  overwrite: bool = False,
+def reference_arch(space: SearchSpace) -> Architecture:
+    """The space's reference network: the 20th FLOPs percentile of 64 fixed draws.
+
+    Long enough to feel the memory phases the space's networks feel, short enough not to
+    dominate the timing, and the same for every bundle of the space (its own fixed seed).
+    """
+    rng = np.random.default_rng(REFERENCE_SEED)
+    pool = sorted((space.sample(rng) for _ in range(REFERENCE_DRAWS)),
+                  key=lambda a: (network_flops(space, a), a.id))
+    return pool[int(REFERENCE_QUANTILE * (len(pool) - 1))]
+
+
+def chain_keys(space: SearchSpace, archs: Sequence[Architecture], n: int,
+               rng: np.random.Generator) -> list[tuple[BlockConfig, BlockConfig]]:
+    """Up to `n` distinct pairs of consecutive blocks of `archs` (stem and head included)."""
+    pairs: dict[tuple[str, str], tuple[BlockConfig, BlockConfig]] = {}
+    for arch in archs:
+        configs = space.block_configs(arch)
+        for a, b in itertools.pairwise(configs):
+            pairs.setdefault((a.key, b.key), (a, b))
+    found = list(pairs.values())
+    order = rng.permutation(len(found))[:n]
+    return [found[i] for i in sorted(order)]
+
+
+def export_bundle(space: SearchSpace, out: str | Path, *, calibration: int = 16,
+                  chains: int = 32, seed: int = 0, overwrite: bool = False,
                   progress: Callable[[str, int, int], None] | None = None) -> BlockBundle:
-    """Write every block of `space`, `calibration` random networks, the probe and the
-    reference kernel to `out`.
+    """Write every block of `space`, `calibration` random networks, `chains` chains of two
+    consecutive blocks of those networks, the probe and the reference network to `out`.
 
-    Calibration networks are drawn with `seed`, distinct, so a benchmark can keep its own
-    evaluation networks apart by drawing with another seed.
+    Calibration networks are drawn with `seed`, distinct and never the reference, so a
+    benchmark can keep its own evaluation networks apart by drawing with another seed.
     """
     configs = space.all_block_configs()
-    archs = sample_distinct(space, calibration, np.random.default_rng(seed))
+    ref = reference_arch(space)
+    archs = sample_distinct(space, calibration, np.random.default_rng(seed), exclude=[ref])
+    pairs = chain_keys(space, archs, chains, np.random.default_rng(seed + 1))
     with atomic_dir(out, overwrite=overwrite) as tmp:
-        (tmp / "blocks").mkdir()
-        (tmp / "networks").mkdir()
+        for sub in ("blocks", "chains", "networks"):
+            (tmp / sub).mkdir()
         write_probe(tmp / PROBE_FILE)
-        write_reference(tmp / REFERENCE_FILE)
+        export_network(space, ref, tmp / REFERENCE_FILE, seed=REFERENCE_SEED)
+        reference = BundleReference(
+            file=REFERENCE_FILE, arch_id=ref.id, arch=ref.to_dict(),
+            flops=network_flops(space, ref),
+            chosen=f"{REFERENCE_QUANTILE:.0%} FLOPs percentile of {REFERENCE_DRAWS} draws "
+                   f"(seed {REFERENCE_SEED})")
         blocks = []
         for i, config in enumerate(configs):
             file = f"blocks/{i:04d}.onnx"
@@ -61,6 +106,11 @@ def export_bundle(space: SearchSpace, out: str | Path, *, calibration: int = 5, 
                                       params=block_params(config)))
             if progress:
                 progress("export blocks", i + 1, len(configs))
+        bundle_chains = []
+        for i, chain in enumerate(pairs):
+            file = f"chains/{i:04d}.onnx"
+            export_chain(chain, tmp / file)
+            bundle_chains.append(BundleChain(file=file, keys=tuple(c.key for c in chain)))
         networks = []
         for arch in archs:
             file = f"networks/{arch.id}.onnx"
@@ -68,10 +118,11 @@ def export_bundle(space: SearchSpace, out: str | Path, *, calibration: int = 5, 
             networks.append(BundleNetwork(arch_id=arch.id, arch=arch.to_dict(), file=file,
                                           keys=tuple(c.key for c in space.block_configs(arch))))
         bundle = BlockBundle(space_id=space_id(space), opset=OPSET, probe=PROBE_FILE,
-                             reference=REFERENCE_FILE,
+                             reference=reference,
                              libraries={"mias": __version__, "torch": torch.__version__,
                                         "onnx": onnx.__version__},
-                             blocks=tuple(blocks), networks=tuple(networks))
+                             blocks=tuple(blocks), chains=tuple(bundle_chains),
+                             networks=tuple(networks))
         bundle.save(tmp)
     return bundle
 
@@ -81,6 +132,30 @@ def export_block(config: BlockConfig, path: Path) -> None:
     inputs = block_example_inputs(config)
     export_onnx(build_block(config).eval(), inputs, path,
                 input_names=("x", "skip")[: len(inputs)], output_names=("y",))
+
+
+class _Chain(torch.nn.Module):
+    """Blocks run one after the other; a decoder block takes its skip as an extra input."""
+
+    def __init__(self, configs: Sequence[BlockConfig]) -> None:
+        super().__init__()
+        self.roles = [c.role for c in configs]
+        self.blocks = torch.nn.ModuleList(build_block(c) for c in configs)
+
+    def forward(self, x: torch.Tensor, *skips: torch.Tensor) -> torch.Tensor:
+        pending = iter(skips)
+        for role, block in zip(self.roles, self.blocks, strict=True):
+            x = block(x, next(pending)) if role == "dec" else block(x)
+        return x
+
+
+def export_chain(configs: Sequence[BlockConfig], path: Path) -> None:
+    """Consecutive blocks as one graph: `forward(x, *skips)`, one skip per decoder block."""
+    inputs = list(block_example_inputs(configs[0]))
+    inputs += [block_example_inputs(c)[1] for c in configs[1:] if c.role == "dec"]
+    names = ["x", *(f"skip{i}" for i in range(len(inputs) - 1))]
+    export_onnx(_Chain(configs).eval(), tuple(inputs), path, input_names=names,
+                output_names=("y",))
 
 
 def export_network(space: SearchSpace, arch: Architecture, path: Path, seed: int = 0) -> None:
@@ -101,10 +176,10 @@ def write_probe(path: Path) -> None:
     onnx.save(model, path)
 
 
-def write_reference(path: Path) -> None:
-    """The fixed reference kernel every timing is a ratio to: a seeded 3×3 convolution +
-    ReLU, the commonest operation of the space, identical in every bundle."""
-    write_conv(path, *REFERENCE_SHAPE)
+def write_reference_kernel(path: Path) -> None:
+    """A fixed reference for timing a model outside any search space: a seeded 3×3
+    convolution + ReLU, long enough to be run in bursts beside the model."""
+    write_conv(path, *KERNEL_SHAPE)
 
 
 def write_conv(path: Path, channels: int, height: int, width: int, seed: int = 0) -> None:

@@ -57,12 +57,12 @@ def create_predictor(name: str, **cfg: Any) -> LatencyPredictor:
 @register_predictor("lut")
 class LutPredictor(LatencyPredictor):
     """Σ measured block latencies − per-call overheads, then the table's correction (the
-    form that predicted held-out calibration networks best). `corrected=False` gives the
-    plain sum.
+    basis, boundary model and form that predicted held-out calibration networks best).
+    `corrected=False` gives the plain sum of warm block figures.
 
-    `block_ms` carries the correction's per-block terms (slope, boundary re-orders), so
-    the sum of `block_ms` over an architecture differs from `predict` only by the
-    network's fixed cost, `fixed_ms`. A block's share is never below zero (a fitted
+    `block_ms` carries the correction's per-block terms (slope, chain-learned and fitted
+    boundary costs), so the sum of `block_ms` over an architecture differs from `predict`
+    only by the network's fixed cost, `fixed_ms`. A block's share is never below zero (a
     boundary term can overshoot on a block that is almost all re-order).
     """
 
@@ -73,10 +73,15 @@ class LutPredictor(LatencyPredictor):
         self.correction = fit if fit is not None and fit.applied else Correction(points=())
 
     def block_ms(self, config: BlockConfig) -> float:
-        fit = self.correction
-        own = self.table.latency_ms(config.key) - self.table.overhead_ms
-        boundary = 0.0 if config.role == "stem" else block_input_elems(config) / 1e6
-        return max(0.0, fit.slope * own + fit.boundary_ms_per_melem * boundary)
+        fit, table = self.correction, self.table
+        own = table.latency_ms(config.key, fit.basis) - table.overhead_ms
+        if fit.chains and table.boundary is not None:
+            own += table.boundary.ms(config)
+        if config.role == "stem":
+            return max(0.0, fit.slope * own)
+        boundary = block_input_elems(config) / 1e6
+        return max(0.0, fit.slope * own + fit.per_boundary_ms
+                   + fit.boundary_ms_per_melem * boundary)
 
     @property
     def fixed_ms(self) -> float:
@@ -85,9 +90,10 @@ class LutPredictor(LatencyPredictor):
 
     def predict(self, space: SearchSpace, arch: Architecture) -> Figure:
         total = sum(self.block_ms(c) for c in space.block_configs(arch)) + self.fixed_ms
-        basis = "LUT sum of measured blocks"
+        basis = "LUT sum of measured blocks" + (
+            " (cold runs)" if self.correction.basis == "cold" else "")
         if self.correction.applied:
-            basis += (f", {self.correction.form} correction on "
+            basis += (f", {self.correction.name} correction on "
                       f"{len(self.correction.points)} measured networks")
         return Figure(value=total, unit="ms", source="predicted", device=self.device.name,
                       runtime=self.table.runtime, threads=self.table.threads,

@@ -70,6 +70,15 @@ class SearchSettings(_Strict):
     weight_decay: float = Field(3e-5, ge=0)
     eps_ce: float = Field(ge=0)
     eps_lat: float = Field(ge=0)
+    augment: bool = Field(False, description="nnU-Net's augmentation of the supernet's "
+                          "training patches (a hundred steps are too few for it to pay off)")
+    latency_term: Literal["max", "path"] = Field(
+        "max", description="latency in the loss: `max` = T, the paper's Σ over layers of the "
+        "slowest block of the step's K paths; `path` = the expected latency of one path, the "
+        "network that is deployed (its gradient survives a collapsed distribution)")
+    budget_lr: float = Field(0.5, gt=0, description="step of the Lagrange multiplier of "
+                             "--latency-budget per search step, per unit of relative excess "
+                             "of the expected path over the budget")
     arch_lr: float = Field(0.05, gt=0, description="Adam step on the architecture logits")
     warmup_epochs: int = Field(0, ge=0, description="uniform sampling, no architecture step")
     val_batch: int = Field(2, ge=1, description="validation patches scored per step")
@@ -77,6 +86,15 @@ class SearchSettings(_Strict):
                               "probabilities) while searching; hard Dice at the end")
     prune: list[PruneStep] = Field(default_factory=lambda: [
         PruneStep(at=0.3, keep=6), PruneStep(at=0.55, keep=3), PruneStep(at=0.8, keep=1)])
+    gate_window: int = Field(10, ge=1, description="steps over which the smoothed "
+                             "validation metric must have stopped rising before a scheduled "
+                             "pruning point is taken")
+    gate_min_gain: float = Field(0.01, ge=0, description="gain of the smoothed validation "
+                                 "metric over gate_window steps below which the supernet "
+                                 "counts as having learned (a plateau)")
+    prune_z: float = Field(1.0, ge=0, le=10, description="width of a candidate's confidence "
+                           "interval in standard errors: a candidate is pruned only when its "
+                           "upper bound falls below the keep-th best lower bound")
     prior_samples: float = Field(2.0, ge=0, description="shrinkage of a candidate's metric "
                                  "estimate towards its layer's mean")
     pareto_reeval: int = Field(8, ge=1, description="non-dominated paths re-scored on the "
@@ -96,22 +114,53 @@ class SearchSettings(_Strict):
 
 
 class TrainSettings(_Strict):
-    """Standalone training of the chosen architecture (and of baselines, same budget)."""
+    """Standalone training of the chosen architecture (and of baselines, same budget).
+
+    One recipe for every network MIAS trains: SGD (Nesterov, poly, gradient norm clipped at
+    12, He initialisation, as nnU-Net; momentum 0.9 by measurement, where nnU-Net's 0.99
+    does not converge in the demo's budget) or AdamW (linear warm-up, cosine), deep
+    supervision, the patch and batch planned from the data and the memory budget, and a
+    budget in steps or minutes with early stopping on a smoothed validation metric.
+    """
 
     epochs: int = Field(ge=1)
-    steps_per_epoch: int | None = Field(None, ge=1)
-    batch: int = Field(ge=1)
+    steps_per_epoch: int | None = Field(None, ge=1, description="steps between validations "
+                                        "and checkpoints; default: train cases / batch")
+    steps: int | None = Field(None, ge=1, description="total steps; default: epochs × "
+                              "steps_per_epoch")
+    time_budget_min: float | None = Field(None, gt=0, description="stop after this many "
+                                          "minutes; the schedule decays to it")
+    batch: int = Field(ge=1, description="largest batch; the plan may lower it to fit memory")
     patch: list[int] | None = None
     patch_voxels: int | None = Field(None, ge=1)
+    memory_mib: float | None = Field(None, gt=0, description="training memory budget; "
+                                     "default: memory_share of the training device's memory")
+    memory_share: float = Field(0.25, gt=0, le=1, description="share of the training "
+                                "device's memory the plan may fill")
     foreground: float = Field(1 / 3, ge=0, le=1)
-    optimizer: Literal["sgd"] = "sgd"
+    optimizer: Literal["sgd", "adamw"] = "sgd"
     lr: float = Field(gt=0)
-    momentum: float = Field(0.9, ge=0, lt=1)
+    momentum: float = Field(0.9, ge=0, lt=1, description="SGD momentum (nnU-Net: 0.99, which "
+                            "converges too slowly for short budgets: "
+                            "benchmarks/results/optimizer.json)")
     nesterov: bool = True
+    betas: tuple[float, float] = (0.9, 0.999)
     weight_decay: float = Field(3e-5, ge=0)
     schedule: Literal["poly", "cosine", "constant"] = "poly"
     poly_exponent: float = Field(0.9, gt=0)
+    warmup: float = Field(0.0, ge=0, lt=1, description="share of the budget with a linear "
+                          "learning-rate warm-up")
+    grad_clip: float | None = Field(12.0, gt=0, description="largest gradient norm")
+    weight_init: Literal["he", "default"] = Field("he", description="he: Kaiming normal "
+                                                  "(a=0.01), zero biases, as nnU-Net")
+    deep_supervision: bool = True
     augment: bool = True
+    early_stop_patience: int | None = Field(None, ge=1, description="validations without a "
+                                            "better smoothed metric before stopping")
+    early_stop_smoothing: float = Field(0.9, ge=0, lt=1, description="EMA factor of the "
+                                        "validation metric (nnU-Net: 0.9)")
+    use_tuned: bool = Field(True, description="final training takes the search's tuned "
+                            "lr, momentum and weight decay when its optimiser is SGD")
     init: Literal["scratch", "inherited"] = "scratch"
 
 
@@ -128,6 +177,9 @@ class EvaluateSettings(_Strict):
                                       "than this is not a detection")
     nnunet_epochs: int = Field(5, ge=1)
     sliding_window_overlap: float = Field(0.5, ge=0, lt=1)
+    test_time_mirroring: bool = Field(False, description="average the logits over every "
+                                      "flip of the spatial axes (nnU-Net's mirroring; "
+                                      "2^dims forward passes per window)")
     surface_tolerance_mm: float = Field(1.0, gt=0, description="surface Dice tolerance")
     voxel_samples: int = Field(4000, ge=10, description="training voxels per case for "
                                "the MLP and random forest (half foreground)")
@@ -135,9 +187,6 @@ class EvaluateSettings(_Strict):
     mlp_epochs: int = Field(200, ge=1)
     rf_trees: int = Field(100, ge=1)
     rf_depth: int | None = Field(16, ge=1)
-    unet_channels: list[int] = Field(default_factory=lambda: [16, 32, 64, 128],
-                                     description="fixed U-Net widths; its depth follows the "
-                                     "plan's stages")
     measure_latency: bool = Field(True, description="time every model's ONNX on this host")
     acceptance_margin: float = Field(0.02, ge=0, description="change control: how far a new "
                                      "model's metric CI bound may fall behind this one's, and "

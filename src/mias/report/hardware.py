@@ -13,7 +13,7 @@ from typing import Any
 
 from mias.errors import InputError
 from mias.hardware.devices import resolve_device
-from mias.hardware.energy import predict_energy
+from mias.hardware.energy import energy_or_reason
 from mias.hardware.figures import Figure
 from mias.hardware.memory import predict_memory
 from mias.report.records import RunRecords
@@ -70,7 +70,8 @@ def _fixed_op(name: str, space: Any) -> str:
 
 def _row(quantity: str, fig: Figure | None, text: str | None = None) -> dict[str, Any]:
     if fig is None:
-        return {"quantity": quantity, "value": text or "n/a", "source": "—", "basis": ""}
+        return {"quantity": quantity, "value": text or "n/a", "source": "—", "device": "—",
+                "runtime": "—", "basis": ""}
     shown = fig.source.upper() if fig.source != "measured" else "measured"
     return {"quantity": quantity, "value": f"{fig.value:.4g} {fig.unit}", "source": shown,
             "device": fig.device, "runtime": fig.runtime or "—", "basis": fig.label}
@@ -89,8 +90,8 @@ def efficiency(rec: RunRecords) -> dict[str, Any]:
     host = mias_eval.get("host")
     if host:
         rows.append(_row("latency on this host (ONNX Runtime)", Figure.from_dict(host)))
-    energy = predict_energy(latency, target)
-    rows.append(_row(f"energy per inference on {target.name}", energy))
+    energy, why = energy_or_reason(latency, target)
+    rows.append(_row(f"energy per inference on {target.name}", energy, why))
     memory = predict_memory(rec.space, rec.arch, target)
     share = "" if memory.share_of_ram is None else f" ({memory.share_of_ram:.1%} of " \
                                                    f"{memory.ram_mib:g} MiB RAM)"

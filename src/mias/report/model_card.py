@@ -33,7 +33,8 @@ def model_card(ctx: dict[str, Any]) -> dict[str, Any]:
         "training_data": {"findings": data["findings"], "splits": data["splits"],
                           "fingerprint": data["fingerprint"]},
         "quantitative_analyses": {
-            "headline": {"value": head["figure"].get("value"), "ci": head["figure"].get("ci")},
+            "headline": {"value": head["figure"].get("value"), "ci": head["figure"].get("ci"),
+                         "failed": head["failed"]},
             "subgroups": [{k: r[k] for k in ("attribute", "group", "n", "text")}
                           for r in perf["subgroups"]],
             "worst_group_gap": perf["worst_gap"],
@@ -48,7 +49,8 @@ def model_card(ctx: dict[str, Any]) -> dict[str, Any]:
             *[f"{name}: not recorded in the training data, so not checked" for name in
               req["unrecorded"]],
             *[f"acceptance criterion {c['criterion']}: {c['status']}" for c in
-              change["criteria"]]],
+              change["criteria"]],
+            *perf["failed"]],
     }
     return {"schema_version": CARD_SCHEMA_VERSION,
             "headings": {key: title for key, title, _ in MODEL_CARD},

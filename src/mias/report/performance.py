@@ -9,7 +9,7 @@ from typing import Any
 
 from mias.report import figures
 from mias.report.records import RunRecords
-from mias.train.report_table import fmt_figure, table
+from mias.train.report_table import failed_models, fmt_figure, table
 from mias.train.stats import lower_is_better
 
 # (task kind, metric name) → path of the headline figure in an evaluation summary, and the
@@ -42,9 +42,11 @@ def headline(rec: RunRecords) -> dict[str, Any]:
     lower = lower_is_better(path[-1])
     ci = fig.get("ci")
     bound = None if not ci else (ci[1] if lower else ci[0])
+    failed = failed_models(rec.evaluation).get("mias")
+    text = fmt_figure(fig) + (f" — training {failed}, not a result" if failed else "")
     return {"name": path[-1], "label": rec.result["metric"]["label"], "figure": fig,
-            "text": fmt_figure(fig), "lower_is_better": lower, "worse_bound": bound,
-            "group_stat": group_stat, "n": summary.get("n")}
+            "text": text, "lower_is_better": lower, "worse_bound": bound,
+            "group_stat": group_stat, "n": summary.get("n"), "failed": failed}
 
 
 def subgroup_rows(rec: RunRecords, stat: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
@@ -108,11 +110,19 @@ def rank(rec: RunRecords) -> dict[str, Any] | None:
             "confidence": (p.get("statistics") or {}).get("confidence")}
 
 
+def failure_notes(failed: dict[str, str]) -> list[str]:
+    """One sentence per failed training (model → why), for the plan and the model card."""
+    return [f"{name}: training {why} — a structure at Dice 0 marks a failed training, so "
+            "its figures are not a result and no comparison with it is made"
+            for name, why in failed.items()]
+
+
 def performance(rec: RunRecords) -> dict[str, Any]:
     head = headline(rec)
     rows, gaps = subgroup_rows(rec, head["group_stat"])
     gap_attr, gap = worst_gap(gaps)
     header, base_rows = table(rec.evaluation)
+    failed = failed_models(rec.evaluation)
     schedule = rec.result.get("schedule") or {}
     budget = schedule.get("latency_budget_ms")
     latency = rec.result["latency"]
@@ -136,6 +146,7 @@ def performance(rec: RunRecords) -> dict[str, Any]:
         "worst_gap": {"attribute": gap_attr, "gap": gap}, "baselines": {"header": header,
                                                                          "rows": base_rows},
         "notes": rec.evaluation.get("notes", []), "images": images,
+        "failed": failure_notes(failed),
         "pareto": rec.result.get("pareto", []), "evaluated": len(rec.archive),
         "pruning": pruning_rounds(rec), "rank": rank(rec), "budget_ms": budget,
         "search_metric": rec.result["metric"], "final": {

@@ -92,9 +92,15 @@ def search(prep: str | Path, run: str | Path, *, target: str, preset: Preset,
                        "space, final supernet weights (inherited, not retrained)"},
             "latency": outcome.latency.to_dict() | {"label": outcome.latency.label},
             "latency_provenance": provenance, "pareto": outcome.pareto,
+            "pareto_basis": "the chosen network and up to pareto_reeval members of the "
+                            "search's front, re-scored on the whole validation split with the "
+                            "final metric; non-dominated among those",
+            "search_front": outcome.search_front,
             "pruning_log": outcome.pruning_log, "history": outcome.history,
             "hpo": outcome.hpo, "reference_ms": outcome.reference_ms,
             "schedule": outcome.schedule, "evaluated_paths": len(outcome.archive),
+            "latency_rank": outcome.latency_rank,
+            "warnings": search_warnings(outcome.latency_rank),
             "loss": {"formula": "L = eps_ce * TSL + eps_lat * T / reference_ms",
                      "T": "sum over layers of the slowest block the step's K paths ran there",
                      "gradient": "E[T] over K draws in closed form; TSL by REINFORCE with a "
@@ -106,7 +112,7 @@ def search(prep: str | Path, run: str | Path, *, target: str, preset: Preset,
         write_json(tmp / "result.json", result)
         _tables(tmp, outcome)
         progress_png(tmp / "progress.png", outcome.history,
-                     [int(k) for k in outcome.schedule["prune_at"]], scorer.label,
+                     outcome.schedule["pruned_at"], scorer.label,
                      f"MIAS search — {data.task.kind}, target {provenance['device']} "
                      f"({provenance['source']})")
         with atomic_file(tmp / "supernet.pt") as f:
@@ -116,6 +122,15 @@ def search(prep: str | Path, run: str | Path, *, target: str, preset: Preset,
                                          "wall_s_this_invocation": time.perf_counter() - started,
                                          "resumed": resumed})
     return final
+
+
+def search_warnings(rank: dict[str, Any]) -> list[str]:
+    """What a user must know about the choice before training it."""
+    if rank["is_fastest"]:
+        return [f"the chosen network is the fastest member of the search space "
+                f"({rank['latency_ms']:.1f} ms): latency decided alone. Lower eps_lat in a "
+                "--config, or give --latency-budget, to let accuracy count"]
+    return []
 
 
 def _tables(out: Path, outcome) -> None:

@@ -2,9 +2,15 @@
 distribution on L = ε_ce · TSL + ε_lat · T, and prune progressively.
 
 Gradients of the architecture logits:
-- latency: exact, through the closed-form E[T] over K draws (`latency.expected_t`);
+- latency: exact, through the closed-form E[T] over K draws (`latency.expected_t`, the
+  paper's term, `latency_term: max`), or through the expected latency of one path
+  (`latency.expected_path`, `latency_term: path`), whose gradient does not vanish once
+  the distribution has collapsed; both are logged every step. Under `--latency-budget` the
+  latency term is a constraint instead, E[one path] ≤ budget, weighted by a Lagrange
+  multiplier that rises while the expected deployed path is over the budget;
 - task loss: REINFORCE with a leave-one-out baseline — each path's validation TSL minus
-  the mean TSL of the step's other K − 1 paths, times ∇ log p(path). It needs no
+  the mean TSL of the step's other K − 1 paths, standardised by the step's spread of TSL,
+  times ∇ log p(path). It needs no
   relaxation of the discrete path choice (a Gumbel-softmax mixture would have to run
   every candidate of a layer at once, K times the compute of a path on 2 CPU cores), it is
   unbiased, and the leave-one-out baseline cancels how hard the step's batch is.
@@ -32,12 +38,20 @@ from mias.presets import SearchSettings
 from mias.search.evaluator import Evaluator, PathScore
 from mias.search.latency import LatencyModel, mias_loss
 from mias.search.pareto import Archive, non_dominated
-from mias.search.pruning import CandidateStats, apply_drops, decisions, ranked, trade_off
+from mias.search.pruning import (
+    CandidateStats,
+    apply_drops,
+    confident_drops,
+    decisions,
+    ranked,
+    trade_off,
+)
 from mias.search.samplers import create_sampler
 from mias.search.state import CandidateMask, Distribution, all_layers, arch_indices, from_indices
 from mias.space import Architecture, SearchSpace
 
 StepHook = Callable[[int, dict[str, Any]], None]
+RANK_DRAWS = 2000
 
 
 @dataclass
@@ -51,6 +65,7 @@ class SearchState:
     pruning_log: list[dict[str, Any]] = field(default_factory=list)
     hpo: dict[str, Any] | None = None
     hpo_done: bool = False
+    prunes_done: int = 0
 
 
 @dataclass(frozen=True)
@@ -59,12 +74,47 @@ class SearchOutcome:
     metric: float
     latency: Any
     pareto: list[dict[str, Any]]
+    search_front: list[dict[str, Any]]
     pruning_log: list[dict[str, Any]]
     history: list[dict[str, Any]]
     archive: list[dict[str, Any]]
     hpo: dict[str, Any] | None
     reference_ms: float
     schedule: dict[str, Any]
+    latency_rank: dict[str, Any]
+
+
+def standardised_advantage(losses: torch.Tensor) -> torch.Tensor:
+    """Each path's loss minus the mean of the step's other paths (leave-one-out baseline),
+    divided by the step's spread of losses.
+
+    Standardising per step makes the task term's gradient the same size whatever the
+    scale of the loss (soft Dice moves by 0.01 within a step, cross-entropy by 1), so ε_ce
+    against ε_lat weighs a decision rather than a loss's units.
+    """
+    k = len(losses)
+    if k < 2:
+        return torch.zeros_like(losses)
+    advantage = losses - (losses.sum() - losses) / (k - 1)
+    spread = losses.std()
+    return advantage / spread if spread > 1e-12 else torch.zeros_like(losses)
+
+
+def smoothed(values: list[float], window: int) -> list[float]:
+    """Exponential moving average with the span of `window` steps."""
+    alpha = 2.0 / (window + 1)
+    out: list[float] = []
+    for v in values:
+        out.append(v if not out else alpha * v + (1 - alpha) * out[-1])
+    return out
+
+
+def spread(front: list, n: int) -> list[Architecture]:
+    """Up to `n` architectures of a latency-sorted front, evenly spaced along it."""
+    if len(front) <= n:
+        return [e.arch for e in front]
+    index = np.unique(np.round(np.linspace(0, len(front) - 1, n)).astype(int))
+    return [front[i].arch for i in index]
 
 
 class MiasSearch:
@@ -90,11 +140,13 @@ class MiasSearch:
         hpo = settings.hpo
         self.hpo_step = hpo.at_epoch * steps_per_epoch if hpo.enabled else None
         self.prune_at = {max(1, round(p.at * self.total_steps)): p.keep for p in settings.prune}
+        self.schedule = sorted(self.prune_at.items())
         self.layers = all_layers(space)
         torch.manual_seed(seed)
         self.dist = Distribution(space)
         self.arch_opt = torch.optim.Adam(self.dist.parameters(), lr=settings.arch_lr)
         self._latency_cache: dict[str, Any] = {}
+        self.lagrange = 0.0
         if self.budget is not None:
             self._check_budget()
 
@@ -149,8 +201,10 @@ class MiasSearch:
         payload = {"step": st.step, "mask": st.mask.to_dict(), "rng": st.rng.bit_generator.state,
                    "stats": st.stats.to_dict(), "archive": st.archive.to_list(),
                    "history": st.history, "pruning_log": st.pruning_log, "hpo": st.hpo,
-                   "hpo_done": st.hpo_done, "dist": self.dist.state_dict(),
+                   "hpo_done": st.hpo_done, "prunes_done": st.prunes_done,
+                   "dist": self.dist.state_dict(),
                    "arch_opt": self.arch_opt.state_dict(), "torch_rng": torch.get_rng_state(),
+                   "lagrange": self.lagrange,
                    "evaluator": self.evaluator.state_dict()}
         with atomic_file(self.checkpoint) as tmp:
             torch.save(payload, tmp)
@@ -163,12 +217,14 @@ class MiasSearch:
         rng.bit_generator.state = d["rng"]
         self.dist.load_state_dict(d["dist"])
         self.arch_opt.load_state_dict(d["arch_opt"])
+        self.lagrange = float(d.get("lagrange", 0.0))
         torch.set_rng_state(d["torch_rng"])
         self.evaluator.load_state_dict(d["evaluator"])
         return SearchState(step=d["step"], mask=CandidateMask.from_dict(d["mask"]), rng=rng,
                            stats=CandidateStats.from_dict(d["stats"]),
                            archive=Archive.from_list(d["archive"]), history=d["history"],
-                           pruning_log=d["pruning_log"], hpo=d["hpo"], hpo_done=d["hpo_done"])
+                           pruning_log=d["pruning_log"], hpo=d["hpo"], hpo_done=d["hpo_done"],
+                           prunes_done=int(d.get("prunes_done", 0)))
 
     # ---- the loop -----------------------------------------------------------------------
 
@@ -184,15 +240,45 @@ class MiasSearch:
                 self._save(st)
             row = self._step(st)
             st.step += 1
-            pruned = st.step in self.prune_at
+            gate = self._gate(st)
+            pruned = gate is not None
             if pruned:
-                self._prune(st, self.prune_at[st.step])
+                self._prune(st, self.schedule[st.prunes_done][1], gate)
+                st.prunes_done += 1
                 row["candidates_left"] = self._left(st.mask)
             if pruned or st.step % self.steps_per_epoch == 0 or st.step == self.total_steps:
                 self._save(st)
             if self.on_step is not None:
                 self.on_step(st.step, row)
         return self._finish(st)
+
+    def _gate(self, st: SearchState) -> dict[str, Any] | None:
+        """Whether the next scheduled pruning happens now, and why.
+
+        A pruning point is due at its scheduled step, but waits until the supernet has
+        stopped learning fast: the smoothed validation metric gained less than
+        `gate_min_gain` over the last `gate_window` steps. Decisions taken while every
+        path still improves would judge candidates on how early they learn. It waits at
+        most until the step before the next point (the last: the search's last step).
+        """
+        if st.prunes_done >= len(self.schedule):
+            return None
+        due, _ = self.schedule[st.prunes_done]
+        if st.step < due:
+            return None
+        later = [step for step, _ in self.schedule[st.prunes_done + 1:]]
+        deadline = (later[0] - 1) if later else self.total_steps
+        s = self.settings
+        ema = smoothed([row["metric_mean"] for row in st.history], s.gate_window)
+        gain = (ema[-1] - ema[-1 - s.gate_window]) if len(ema) > s.gate_window else None
+        record = {"scheduled_step": due, "step": st.step, "metric_ema": ema[-1] if ema else None,
+                  "gain_over_window": gain, "window": s.gate_window,
+                  "min_gain": s.gate_min_gain}
+        if gain is not None and gain < s.gate_min_gain:
+            return record | {"reason": "plateau"}
+        if st.step >= deadline:
+            return record | {"reason": "deadline"}
+        return None
 
     def _masked_keys(self, mask: CandidateMask) -> list[tuple[str, str]]:
         return [(n, self.space.candidates(n)[i].key) for n in self.layers
@@ -212,7 +298,7 @@ class MiasSearch:
         archs = create_sampler(name).sample(self.space, st.mask, self.dist, k, st.rng)
         scores = self.evaluator.step(archs, st.step)
         t_ms = self.latency.exact_t(archs)
-        e_t = self._arch_step(scores, st.mask, len(archs), learning)
+        e_t, e_path = self._arch_step(scores, st.mask, len(archs), learning)
         for sc in scores:
             st.stats.add(self.space, sc.arch, sc.metric)
             st.archive.add(sc.arch, sc.metric, self.figure(sc.arch).value, st.step)
@@ -221,7 +307,8 @@ class MiasSearch:
         row = {"step": st.step + 1, "epoch": st.step // self.steps_per_epoch + 1,
                "loss": float(mias_loss(tsl, t_ms, eps_ce=s.eps_ce, eps_lat=s.eps_lat,
                                        reference_ms=self.latency.reference_ms)),
-               "tsl": tsl, "t_ms": t_ms, "expected_t_ms": e_t,
+               "tsl": tsl, "t_ms": t_ms, "expected_t_ms": e_t, "expected_path_ms": e_path,
+               "lagrange": self.lagrange if self.budget is not None else None,
                "metric_mean": float(np.mean([sc.metric for sc in scores])),
                "metric_best": float(np.max([sc.metric for sc in scores])),
                "paths": len(archs), "sampler": name,
@@ -232,28 +319,35 @@ class MiasSearch:
         return row
 
     def _arch_step(self, scores: list[PathScore], mask: CandidateMask, k: int,
-                   learning: bool) -> float:
+                   learning: bool) -> tuple[float, float]:
+        """One Adam step of the logits; returns E[T] and E[one path] (ms) before it."""
         s = self.settings
         e_t = self.latency.expected_t(self.dist, mask, k)
+        e_path = self.latency.expected_path(self.dist, mask)
+        term = e_t if s.latency_term == "max" else e_path
+        weight = s.eps_lat
+        if self.budget is not None:
+            # A budget is a constraint, not a price: E[one path] ≤ budget through a Lagrange
+            # multiplier that grows while the expected deployed path is over it.
+            term, weight = e_path, self.lagrange
         if not learning or self._single(mask):
-            return float(e_t.detach())
+            return float(e_t.detach()), float(e_path.detach())
         self.arch_opt.zero_grad(set_to_none=True)
         losses = torch.tensor([sc.loss for sc in scores], dtype=torch.float64)
-        if k > 1:
-            baseline = (losses.sum() - losses) / (k - 1)
-            advantage = losses - baseline
-        else:
-            advantage = torch.zeros_like(losses)
+        advantage = standardised_advantage(losses)
         logp = torch.stack([self.dist.log_prob(self.space, sc.arch, mask) for sc in scores])
         surrogate = s.eps_ce * torch.mean(advantage * logp.to(torch.float64)) \
-            + s.eps_lat * e_t / self.latency.reference_ms
+            + weight * term / self.latency.reference_ms
         surrogate.backward()
         self.arch_opt.step()
-        return float(e_t.detach())
+        if self.budget is not None:
+            self.lagrange = max(0.0, self.lagrange + s.budget_lr
+                                * (float(e_path.detach()) / self.budget - 1.0))
+        return float(e_t.detach()), float(e_path.detach())
 
     # ---- pruning ------------------------------------------------------------------------
 
-    def _prune(self, st: SearchState, keep: int) -> None:
+    def _prune(self, st: SearchState, keep: int, gate: dict[str, Any] | None = None) -> None:
         s = self.settings
         depth_p, layer_p = self.dist.numpy_probs(st.mask)
         ref = self.latency.reference_ms
@@ -267,19 +361,22 @@ class MiasSearch:
                        else self.latency.candidate_ms(n, depth_p, layer_p))
             lat = {i: float(lat_all[i]) for i in alive}
             scores = trade_off(est, lat, eps_ce=s.eps_ce, eps_lat=s.eps_lat, reference_ms=ref)
-            evidence[n] = (est, lat, scores)
-            kept = ranked(scores, lat)[:keep]
+            width = {i: s.eps_ce * h for i, h in
+                     st.stats.halfwidths(n, alive, s.prune_z).items()}
+            evidence[n] = (est, lat, scores, width)
+            drops = confident_drops(scores, width, {i: est[i][1] for i in alive}, keep)
             fastest = min(alive, key=lambda i: (lat[i], i))
-            if self.budget is not None and keep > 1 and fastest not in kept:
-                kept = [*kept[:-1], fastest]
-            chosen[n] = kept
+            if self.budget is not None and keep > 1:
+                drops = [i for i in drops if i != fastest]
+            chosen[n] = [i for i in ranked(scores, lat) if i not in drops]
         if keep == 1 and self.budget is not None:
             chosen = self._fit_budget(chosen, evidence, st.mask)
         for n, kept in chosen.items():
             names = ([f"depth {d}" for d in self.space.depths] if n == "depth"
                      else [c.key for c in self.space.candidates(n)])
-            est, lat, scores = evidence[n]
-            st.pruning_log += decisions(n, names, kept, est, lat, scores, st.step, keep)
+            est, lat, scores, width = evidence[n]
+            st.pruning_log += [d | {"gate": gate} for d in
+                               decisions(n, names, kept, est, lat, scores, st.step, keep, width)]
             drops = [i for i in lat if i not in kept]
             st.mask = apply_drops(st.mask, n, drops)
             if n != "depth":
@@ -302,12 +399,15 @@ class MiasSearch:
 
     def _fit_budget(self, chosen: dict[str, list[int]], evidence, mask: CandidateMask
                     ) -> dict[str, list[int]]:
-        """The last pruning under a budget: start from the best-scoring path and, while it is
-        over budget, make the swap that saves the most latency per score point lost."""
+        """The last pruning under a budget: start from the distribution's most likely path
+        (the multiplier has already pulled it towards the budget) and, while it is over
+        budget, make the swap that saves the most latency per score point lost."""
         def score(n: str, i: int) -> float:
             return evidence[n][2][i]
 
-        pick = {n: v[0] for n, v in chosen.items()}
+        likely = self.dist.most_likely(self.space, mask)
+        d, choice = arch_indices(self.space, likely)
+        pick = {n: choice.get(n, v[0]) for n, v in chosen.items()} | {"depth": d}
 
         def arch_of(p: dict[str, int]) -> Architecture:
             d = p["depth"]
@@ -344,22 +444,44 @@ class MiasSearch:
 
     def _finish(self, st: SearchState) -> SearchOutcome:
         arch = self.dist.most_likely(self.space, st.mask)
-        final = self.evaluator.score([arch])[0]
         front = st.archive.front()
-        pareto = [self._entry(e.arch, e.metric, e.evaluations, "validation batches during "
-                              "the search (inherited weights at the time)") for e in front]
-        pareto = non_dominated(
-            [*pareto, self._entry(arch, final.metric, 1, "whole validation split, final "
-                                  "supernet weights")],
-            lambda e: (e["metric"], e["latency_ms"]))
+        search_front = [self._entry(e.arch, e.metric, e.evaluations, "validation batches "
+                                    "during the search (inherited weights at the time)")
+                        for e in front]
+        alive = [e for e in front if st.mask.allows(self.space, e.arch)]
+        picks = [a for a in spread(alive, self.settings.pareto_reeval) if a != arch]
+        rescored = self.evaluator.score([arch, *picks])
+        final = rescored[0]
+        basis = ("whole validation split, final supernet weights (front members still in "
+                 "the space)")
+        pareto = non_dominated([self._entry(sc.arch, sc.metric, 1, basis) for sc in rescored],
+                               lambda e: (e["metric"], e["latency_ms"]))
         return SearchOutcome(
+            search_front=search_front,
+            latency_rank=self.latency_rank(arch),
             arch=arch, metric=final.metric, latency=self.figure(arch), pareto=pareto,
             pruning_log=st.pruning_log, history=st.history, archive=st.archive.to_list(),
             hpo=st.hpo, reference_ms=self.latency.reference_ms,
             schedule={"total_steps": self.total_steps, "steps_per_epoch": self.steps_per_epoch,
                       "warmup_steps": self.warmup_steps, "hpo_step": self.hpo_step,
                       "prune_at": {str(k): v for k, v in sorted(self.prune_at.items())},
+                      "pruned_at": sorted({d["step"] for d in st.pruning_log}),
                       "sampler": self.sampler_name, "latency_budget_ms": self.budget})
+
+    def latency_rank(self, arch: Architecture, draws: int = RANK_DRAWS) -> dict[str, Any]:
+        """Where `arch` sits in the space's latency range: the share of uniformly drawn
+        architectures that are faster, and whether it is the space's fastest member (a
+        search that returns it has let latency decide alone)."""
+        fastest = self.fastest()
+        rng = np.random.default_rng(self.seed + RANK_DRAWS)
+        mine = self.figure(arch).value
+        values = np.array([self.predictor.predict(self.space, self.space.sample(rng)).value
+                           for _ in range(draws)])
+        is_fastest = arch == fastest or mine <= self.figure(fastest).value
+        return {"latency_ms": mine, "faster_share": float(np.mean(values < mine)),
+                "draws": draws, "space_fastest_ms": self.figure(fastest).value,
+                "space_fastest_id": fastest.id, "space_median_ms": float(np.median(values)),
+                "space_p95_ms": float(np.quantile(values, 0.95)), "is_fastest": bool(is_fastest)}
 
     def _entry(self, arch: Architecture, metric: float, evaluations: int,
                basis: str) -> dict[str, Any]:

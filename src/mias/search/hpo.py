@@ -11,20 +11,42 @@ an uninterrupted one would have.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 import optuna
 import torch
 
+from mias.presets import SearchSettings
+from mias.search.evaluator import PathScore
 from mias.search.samplers import create_sampler
 from mias.search.state import CandidateMask
-
-if TYPE_CHECKING:
-    from mias.search.supernet_evaluator import SupernetEvaluator
+from mias.space import Architecture
 
 STUDY = "supernet-hpo"
+
+
+class Tunable(Protocol):
+    """What tuning needs of a supernet evaluator: snapshots and training of given paths.
+
+    A protocol rather than the evaluator class, so the evaluator can import this module
+    without an import cycle.
+    """
+
+    settings: SearchSettings
+    seed: int
+    data: Any
+
+    def snapshot(self) -> Any: ...
+    def restore(self, snap: Any) -> None: ...
+    def _val_batch(self) -> tuple[torch.Tensor, torch.Tensor]: ...
+    def _optimizer(self, hparams: dict[str, float]) -> torch.optim.Optimizer: ...
+    def train_paths(self, archs: Sequence[Architecture], opt: torch.optim.Optimizer,
+                    eps_ce: float) -> Any: ...
+    def evaluate_on(self, archs: Sequence[Architecture], x: torch.Tensor,
+                    y: torch.Tensor) -> list[PathScore]: ...
 
 
 def _distributions(hpo) -> dict[str, optuna.distributions.FloatDistribution]:
@@ -33,7 +55,7 @@ def _distributions(hpo) -> dict[str, optuna.distributions.FloatDistribution]:
                             ("weight_decay", hpo.weight_decay))}
 
 
-def tune_supernet(ev: SupernetEvaluator, storage: Path, mask: CandidateMask) -> dict[str, Any]:
+def tune_supernet(ev: Tunable, storage: Path, mask: CandidateMask) -> dict[str, Any]:
     hpo = ev.settings.hpo
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(

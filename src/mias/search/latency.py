@@ -13,6 +13,14 @@ differentiable in the probabilities. A candidate's latency inside the relaxation
 block latency averaged over the input widths its predecessor layer currently feeds it
 (that average is held constant in the gradient: the predecessor's own term carries it).
 
+T rewards diversity for its own sake: K draws from a spread distribution run slower blocks
+than one path does, and once the distribution has collapsed onto one candidate, moving
+mass to a faster one barely lowers the maximum of K draws, so the gradient vanishes
+whatever the candidate's latency. `expected_path` is the alternative objective: the
+expected latency of one path (the network that is deployed), Σ over layers of P(reach) ·
+Σ_i p(i) · lat(i | its input width), bilinear in a layer's probabilities and its
+predecessor's, so a wider candidate is also charged for what it costs the layers after it.
+
 `reference_ms` — the expected latency of one uniformly drawn path of the full space — is
 the unit of the loss's latency term (ε_lat · T / reference), so ε_lat means the same on a
 Raspberry Pi as on a workstation.
@@ -42,6 +50,7 @@ class LatencyModel:
         self.space = space
         self.predictor = predictor
         self._cache: dict[str, float] = {}
+        self._tensors: dict[str, torch.Tensor] = {}
         self.layers = all_layers(space)
         self.reference_ms = self._uniform_path_ms()
 
@@ -136,6 +145,70 @@ class LatencyModel:
                         if d >= layer_depth(n))
             lat = self.candidate_ms(n, depth_np, layer_np)
             total = total + expected_max(lat, reach * dist.probs(n, mask), k)
+        return total
+
+    def expected_path(self, dist: Distribution, mask: CandidateMask) -> torch.Tensor:
+        """E[latency of one path drawn from `dist`] (ms), differentiable in its logits,
+        through each layer's input widths too."""
+        sp = self.space
+        depth_p = dist.depth_probs(mask).to(torch.float64)
+        p = {n: dist.probs(n, mask).to(torch.float64) for n in self.layers}
+        total = torch.tensor(self.block_ms(sp.stem_config()), dtype=torch.float64)
+        for n in self.layers:
+            k = int(n[3:])
+            reach = sum(depth_p[i] for i, d in enumerate(sp.depths) if d >= layer_depth(n))
+            if n.startswith("enc"):
+                term = (p[n] @ self._matrix(n) if k == 0
+                        else p[n] @ self._matrix(n) @ p[f"enc{k - 1}"])
+            else:
+                at = sum(depth_p[i] for i, d in enumerate(sp.depths) if d == k + 1)
+                share = at / torch.clamp(torch.as_tensor(reach, dtype=torch.float64), min=1e-12)
+                main = self._dec_term(n, f"enc{k + 1}", p)
+                deeper = (self._dec_term(n, f"dec{k + 1}", p) if f"dec{k + 1}" in p
+                          else torch.zeros((), dtype=torch.float64))
+                term = share * main + (1 - share) * deeper
+            total = total + reach * term
+        return total + self._expected_head(depth_p, p)
+
+    def _matrix(self, layer: str) -> torch.Tensor:
+        """enc{k}: latency of candidate i fed by candidate j of enc{k−1} (a vector at k=0)."""
+        key = f"m:{layer}"
+        if key not in self._tensors:
+            sp = self.space
+            k = int(layer[3:])
+            cands = sp.candidates(layer)
+            if k == 0:
+                m = [self.block_ms(sp.enc_config(0, c, sp.stem_width)) for c in cands]
+            else:
+                m = [[self.block_ms(sp.enc_config(k, c, f.width))
+                      for f in sp.candidates(f"enc{k - 1}")] for c in cands]
+            self._tensors[key] = torch.tensor(m, dtype=torch.float64)
+        return self._tensors[key]
+
+    def _dec_term(self, layer: str, main: str, p: dict[str, torch.Tensor]) -> torch.Tensor:
+        """dec{k} fed by `main` (the bottleneck encoder or the decoder below), skip enc{k}."""
+        key = f"d:{layer}:{main}"
+        sp = self.space
+        k = int(layer[3:])
+        skip = f"enc{k}"
+        if key not in self._tensors:
+            self._tensors[key] = torch.tensor(
+                [[[self.block_ms(sp.dec_config(k, c, m.width, s.width))
+                   for s in sp.candidates(skip)] for m in sp.candidates(main)]
+                 for c in sp.candidates(layer)], dtype=torch.float64)
+        return torch.einsum("i,ims,m,s->", p[layer], self._tensors[key], p[main], p[skip])
+
+    def _expected_head(self, depth_p: torch.Tensor, p: dict[str, torch.Tensor]) -> torch.Tensor:
+        sp = self.space
+        if sp.has_decoder:
+            head = torch.tensor([self.block_ms(sp.head_config(c.width, 0))
+                                 for c in sp.candidates("dec0")], dtype=torch.float64)
+            return p["dec0"] @ head
+        total = torch.zeros((), dtype=torch.float64)
+        for i, d in enumerate(sp.depths):
+            head = torch.tensor([self.block_ms(sp.head_config(c.width, d))
+                                 for c in sp.candidates(f"enc{d}")], dtype=torch.float64)
+            total = total + depth_p[i] * (p[f"enc{d}"] @ head)
         return total
 
     def _uniform_path_ms(self) -> float:

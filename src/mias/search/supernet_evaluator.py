@@ -24,6 +24,7 @@ import torch
 
 from mias.presets import SearchSettings
 from mias.search.evaluator import Evaluator, PathScore
+from mias.search.hpo import tune_supernet
 from mias.search.state import CandidateMask
 from mias.space import Architecture, Supernet
 from mias.train.data import PatchSampler, PreparedData, fit_patch, total_stride, whole_cases
@@ -47,8 +48,9 @@ class SupernetEvaluator(Evaluator):
         patch = fit_patch(settings.patch, data.task.input_shape, total_stride(data.space),
                      settings.patch_voxels)
         self.patch = patch
-        self.train_sampler = PatchSampler(data.split("train"), data.task, patch, augment=True,
-                                          seed=seed, foreground=settings.foreground)
+        self.train_sampler = PatchSampler(data.split("train"), data.task, patch,
+                                          augment=settings.augment, seed=seed,
+                                          foreground=settings.foreground)
         self.val_sampler = PatchSampler(data.split("val"), data.task, patch, augment=False,
                                         seed=seed + 1, foreground=1.0)
         self.hparams = {"lr": settings.lr, "momentum": settings.momentum,
@@ -115,8 +117,6 @@ class SupernetEvaluator(Evaluator):
     def tune(self, step: int, mask: CandidateMask) -> dict[str, Any] | None:
         if not self.settings.hpo.enabled or self.hpo_storage is None:
             return None
-        from mias.search.hpo import tune_supernet
-
         self.hpo_record = tune_supernet(self, self.hpo_storage, mask)
         self.hparams = dict(self.hpo_record["chosen"])
         for group in self.optimizer.param_groups:

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from mias.atomic import read_json
-from mias.data.augment import RandomAugment
+from mias.data.augment import NnUNetAugment
 from mias.errors import InputError
 from mias.records import CaseRecord, TaskSpec
 from mias.space import SearchSpace
@@ -133,12 +133,18 @@ def total_stride(space: SearchSpace) -> tuple[int, ...]:
 
 
 class PatchSampler:
-    """Seeded batches of (augmented) patches; foreground-biased for segmentation.
+    """Seeded batches of (augmented) patches, sampled as nnU-Net samples them.
 
     Segmentation draws a share `foreground` of the patches (default a third, nnU-Net's
-    oversampling) centred on a foreground voxel, the rest uniformly; classification and
-    regression use the whole input
-    (`patch` is ignored for them: a global label needs the whole image).
+    oversampling) centred on a voxel of one foreground class picked uniformly among the
+    classes present (a small structure is seen as often as a large one), the rest
+    uniformly and pad-aware: a patch centre may fall anywhere in the volume, the part of
+    the patch outside it is zero image and background label, so border voxels are seen
+    about as often as central ones and the class prior of the patches stays close to the
+    volumes'. A patch equal to the input is the whole case. Classification and regression
+    use the whole input (`patch` is ignored: a global label needs the whole image).
+    `last_draws` holds, for the latest batch, each sample's case, patch start and the
+    augmentation parameters applied (`NnUNetParams.to_dict()`).
     """
 
     def __init__(self, cases: Sequence[Case], task: TaskSpec, patch: Sequence[int],
@@ -149,10 +155,11 @@ class PatchSampler:
         self.cases = list(cases)
         self.task = task
         self.patch = tuple(patch) if task.kind == "segmentation" else tuple(task.input_shape)
-        self.augment = RandomAugment.for_shape(self.patch) if augment else None
+        self.augment = NnUNetAugment(len(self.patch)) if augment else None
         self.rng = np.random.default_rng(seed)
         self.foreground = foreground
-        self._fg = [None if c.mask is None else np.argwhere(c.mask > 0) for c in self.cases]
+        self._fg = [None if c.mask is None else _class_voxels(c.mask) for c in self.cases]
+        self.last_draws: list[dict[str, Any]] = []
 
     @property
     def state(self) -> dict[str, Any]:
@@ -163,35 +170,65 @@ class PatchSampler:
         self.rng.bit_generator.state = value
 
     def batch(self, size: int) -> tuple[torch.Tensor, torch.Tensor]:
-        images, targets = [], []
+        images, targets, draws = [], [], []
         for _ in range(size):
             i = int(self.rng.integers(len(self.cases)))
-            image, target = self._crop(i)
+            image, target, start = self._crop(i)
+            draw: dict[str, Any] = {"case": self.cases[i].case_id, "start": start}
             if self.augment is not None:
-                image, mask, _ = self.augment(image, target if self.task.kind ==
-                                              "segmentation" else None, self.rng)
+                image, mask, params = self.augment(image, target if self.task.kind ==
+                                                   "segmentation" else None, self.rng)
                 if mask is not None:
                     target = mask
+                draw["augment"] = params.to_dict()
             images.append(image)
             targets.append(target)
+            draws.append(draw)
+        self.last_draws = draws
         return torch.from_numpy(np.stack(images)), _targets(self.task, targets)
 
-    def _crop(self, i: int) -> tuple[np.ndarray, Any]:
+    def _start(self, i: int, shape: tuple[int, ...]) -> list[int]:
+        fg = self._fg[i]
+        if fg and self.rng.random() < self.foreground:
+            voxels = fg[int(self.rng.integers(len(fg)))]
+            centre = voxels[int(self.rng.integers(len(voxels)))]
+        else:
+            centre = [int(self.rng.integers(0, s)) for s in shape]
+        return [int(np.clip(c - p // 2, min(0, s - p), max(0, s - p)) if p >= s else
+                    np.clip(c - p // 2, -(p // 2), s - p + p // 2))
+                for c, p, s in zip(centre, self.patch, shape, strict=True)]
+
+    def _crop(self, i: int) -> tuple[np.ndarray, Any, list[int] | None]:
         case = self.cases[i]
         if self.task.kind != "segmentation":
-            return case.image, case.target
-        shape = case.image.shape[1:]
-        fg = self._fg[i]
-        if fg is not None and len(fg) and self.rng.random() < self.foreground:
-            centre = fg[int(self.rng.integers(len(fg)))]
-            start = [int(np.clip(c - p // 2, 0, s - p))
-                     for c, p, s in zip(centre, self.patch, shape, strict=True)]
-        else:
-            start = [int(self.rng.integers(0, s - p + 1))
-                     for p, s in zip(self.patch, shape, strict=True)]
-        box = tuple(slice(a, a + p) for a, p in zip(start, self.patch, strict=True))
-        return (np.ascontiguousarray(case.image[(slice(None), *box)]),
-                np.ascontiguousarray(case.mask[box]))
+            return case.image, case.target, None
+        shape = tuple(case.image.shape[1:])
+        if self.patch == shape:
+            return case.image, case.mask, [0] * len(shape)
+        start = self._start(i, shape)
+        image = _padded_crop(case.image, start, self.patch, channel_axis=True)
+        return image, _padded_crop(case.mask, start, self.patch, channel_axis=False), start
+
+
+def _class_voxels(mask: np.ndarray) -> list[np.ndarray]:
+    """Per foreground class present, the coordinates of its voxels."""
+    return [np.argwhere(mask == c) for c in np.unique(mask) if c > 0]
+
+
+def _padded_crop(array: np.ndarray, start: Sequence[int], patch: Sequence[int], *,
+                 channel_axis: bool) -> np.ndarray:
+    """`array[start:start+patch]` on the spatial axes, zero where it leaves the array."""
+    spatial = array.shape[1:] if channel_axis else array.shape
+    lo = [max(0, a) for a in start]
+    hi = [min(s, a + p) for a, p, s in zip(start, patch, spatial, strict=True)]
+    box = tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))
+    pad = [(a - s0, s0 + p - b) for s0, a, b, p in zip(start, lo, hi, patch, strict=True)]
+    if channel_axis:
+        box, pad = (slice(None), *box), [(0, 0), *pad]
+    out = array[box]
+    if any(before or after for before, after in pad):
+        out = np.pad(out, pad)
+    return np.ascontiguousarray(out)
 
 
 def _targets(task: TaskSpec, targets: list[Any]) -> torch.Tensor:

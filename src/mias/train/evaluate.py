@@ -1,8 +1,9 @@
 """`mias evaluate RUN`: the found network and its baselines, scored as a clinician would.
 
 Every held-out case (`val`, and `test` when the split has one) is read from its original
-file, predicted over the whole scan (sliding windows where it is larger than the network
-input), mapped back through the recorded preprocessing onto its original grid and scored
+file, predicted over the whole scan (Gaussian-weighted sliding windows of the training
+patch), mapped back through the recorded preprocessing onto its original grid, postprocessed
+(or, for a classifier, thresholded) as final training decided on validation and scored
 against its original label file. The baselines (preset `evaluate.baselines`) are trained
 on the same training split with the same budget and scored by the same code. Writes
 `RUN/eval/metrics.json` (figures with 95% bootstrap CIs, subgroups, baselines, latency
@@ -13,7 +14,7 @@ ONNX under `RUN/eval/onnx/`.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,14 +28,17 @@ from mias.presets.models import EvaluateSettings
 from mias.train.baselines import nnunet
 from mias.train.data import PreparedData
 from mias.train.device import torch_device
+from mias.train.evaluation_support import data_root as _data_root
+from mias.train.evaluation_support import net_latency as _net_latency
 from mias.train.inverse import from_resampled, unpad
-from mias.train.latency import network_latency, sklearn_latency
 from mias.train.metrics import segmentation_case
 from mias.train.model_file import ModelFile
 from mias.train.original import OriginalCase, load_original, network_input, subgroups
+from mias.train.postprocess import apply_postprocessing
 from mias.train.predictors import NetworkPredictor, Predictor
 from mias.train.run_record import SearchRecord
 from mias.train.summary import summarise
+from mias.train.threshold import apply_threshold
 
 EVAL_SCHEMA_VERSION = 1
 Progress = Callable[[str, int, int], None]
@@ -69,13 +73,19 @@ class Evaluation:
         return {"model": model, "case_id": cid, "split": split,
                 **subgroups(self.data.records[cid])}
 
-    def rows(self, model: str, predictor: Predictor) -> list[dict[str, Any]]:
-        """One row per held-out case: the prediction scored in the original space."""
+    def rows(self, model: str, predictor: Predictor,
+             decided: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """One row per held-out case: the prediction scored in the original space, after
+        the postprocessing or threshold `decided` on validation (`meta["inference"]`)."""
+        decided = decided or {}
         if self.task.kind != "segmentation":
             return self.rows_from_images(model, predictor.predict_images(
-                np.stack([self.data.cases[c].image for c, _ in self.held])))
-        preds = {cid: from_resampled(unpad(predictor.segment(self.inputs[cid]), self.pre[cid]),
-                                     self.pre[cid]) for cid, _ in self.held}
+                np.stack([self.data.cases[c].image for c, _ in self.held])),
+                decided.get("threshold"))
+        preds = {cid: apply_postprocessing(
+            from_resampled(unpad(predictor.segment(self.inputs[cid]), self.pre[cid]),
+                           self.pre[cid]), decided.get("postprocessing"))
+            for cid, _ in self.held}
         return self.rows_from_labels(model, preds)
 
     def rows_from_labels(self, model: str, preds: dict[str, np.ndarray]) -> list[dict[str, Any]]:
@@ -88,22 +98,26 @@ class Evaluation:
                 min_voxels=self.settings.detection_min_voxels))
         return out
 
-    def rows_from_images(self, model: str, outputs: np.ndarray) -> list[dict[str, Any]]:
+    def rows_from_images(self, model: str, outputs: np.ndarray,
+                         threshold: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         out = []
         for (cid, split), value in zip(self.held, outputs, strict=True):
             row = self.base_row(model, cid, split) | {"y_true": self.data.records[cid].label}
             if self.task.kind == "classification":
-                row |= {"y_pred": int(np.argmax(value))} | {
+                row |= {"y_pred": int(apply_threshold(value[None], threshold)[0])} | {
                     f"p_{c}": float(p) for c, p in enumerate(value)}
             else:
                 row["y_pred"] = float(value)
             out.append(row)
         return out
 
-    def network_predictor(self, net: torch.nn.Module) -> NetworkPredictor:
-        return NetworkPredictor(net, self.task.input_shape,
+    def network_predictor(self, net: torch.nn.Module, window: Sequence[int] | None = None,
+                          mirror: bool = False) -> NetworkPredictor:
+        """Windows of the training patch (`window`; the input shape when not recorded)."""
+        return NetworkPredictor(net, window or self.task.input_shape,
                                 overlap=self.settings.sliding_window_overlap,
-                                device=self.device, regression=self.task.kind == "regression")
+                                device=self.device, regression=self.task.kind == "regression",
+                                mirror=mirror)
 
     def example(self) -> torch.Tensor:
         return torch.zeros(1, self.task.in_channels, *self.task.input_shape)
@@ -123,15 +137,6 @@ def _complete(pre: dict[str, Any], plan: dict[str, Any]) -> dict[str, Any]:
     return pre
 
 
-def _data_root(manifest: dict[str, Any], given: Path | None, prep: Path) -> Path:
-    root = given or (Path(manifest["data_root"]) if manifest.get("data_root") else None)
-    if root is None or not root.is_dir():
-        raise InputError(prep / "manifest.json", "the original dataset folder is not known "
-                         "or is gone (evaluation scores against the original label files)",
-                         "pass it with `mias evaluate RUN --data DATA`")
-    return root
-
-
 def evaluate_run(run: str | Path, *, data_root: str | Path | None = None,
                  device: str = "cpu", overwrite: bool = False,
                  progress: Progress | None = None) -> Path:
@@ -148,9 +153,17 @@ def evaluate_run(run: str | Path, *, data_root: str | Path | None = None,
         onnx_dir = tmp / "onnx"
         t0 = time.perf_counter()
         net = model.network()
-        rows = ev.rows("mias", ev.network_predictor(net))
+        decided = model.meta.get("inference") or {}
+        predictor = ev.network_predictor(net, decided.get("window"),
+                                         bool(decided.get("mirror", False)))
+        rows = ev.rows("mias", predictor, decided)
         entries = {"mias": {"kind": "found", "arch_id": model.arch.id,
                             "summary": ev.summary(rows),
+                            "inference": {"window": list(predictor.roi),
+                                          "overlap": predictor.overlap,
+                                          "mirror": predictor.mirror,
+                                          "postprocessing": decided.get("postprocessing"),
+                                          "threshold": decided.get("threshold")},
                             "latency": _net_latency(ev, net, onnx_dir / "mias.onnx")
                             | {"search_predictor": record.latency},
                             "seconds": time.perf_counter() - t0}}
@@ -159,19 +172,6 @@ def evaluate_run(run: str | Path, *, data_root: str | Path | None = None,
         entries |= baselines
         _write(tmp, ev, entries, notes, all_rows)
     return record.run / "eval"
-
-
-def _net_latency(ev: Evaluation, net: torch.nn.Module, path: Path) -> dict[str, Any]:
-    if not ev.settings.measure_latency:
-        return {"note": "latency not measured (evaluate.measure_latency: false)"}
-    return network_latency(net, ev.example(), path, ev.record.target)
-
-
-def _sk_latency(ev: Evaluation, estimator: Any, n_features: int, path: Path) -> dict[str, Any]:
-    rows = int(np.prod(ev.task.input_shape)) if ev.task.kind == "segmentation" else 1
-    if not ev.settings.measure_latency:
-        return {"note": "latency not measured (evaluate.measure_latency: false)"}
-    return sklearn_latency(estimator, n_features, rows, path, ev.record.target)
 
 
 def _write(tmp: Path, ev: Evaluation, entries: dict[str, Any], notes: list[str],

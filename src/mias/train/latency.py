@@ -1,6 +1,6 @@
 """Latency of every evaluated model, ours and baselines alike, with its source.
 
-Each model is exported to ONNX (networks by `mias.export`, scikit-learn models by
+Each model is exported to ONNX (networks by `mias.onnx_export`, scikit-learn models by
 skl2onnx) and timed on this machine with the one timing harness (`measured on host`).
 For the target device, every network gets the same roofline estimate from its whole-graph
 FLOPs (PyTorch's `FlopCounterMode`) and its weight + input/output traffic, so the column
@@ -26,11 +26,11 @@ from mias.hardware.figures import Figure
 from mias.hardware.roofline import FLOAT32_BYTES, roofline_ms
 from mias.hardware.timing import TimingPolicy
 
-QUICK = TimingPolicy(rounds=3, pairs=2, warmup_runs=1, max_inner=8)
+QUICK = TimingPolicy(rounds=3, pairs=2)
 
 
 def network_onnx(net: nn.Module, example: torch.Tensor, path: Path) -> Path:
-    from mias.export.onnx_export import export_onnx
+    from mias.onnx_export import export_onnx
 
     return export_onnx(net.cpu().eval(), [example], path)
 
@@ -70,12 +70,12 @@ def roofline_figure(flops: float, bytes_moved: float, target: str) -> dict[str, 
 
 
 def measure_host(onnx_path: Path) -> dict[str, Any]:
-    from mias.hardware.export import write_reference
+    from mias.hardware.export import write_reference_kernel
     from mias.hardware.profiler import measure_latency
 
     with tempfile.TemporaryDirectory(prefix="mias-ref-") as tmp:
         ref = Path(tmp) / "reference.onnx"
-        write_reference(ref)
+        write_reference_kernel(ref)
         return measure_latency(onnx_path, ref, resolve_device("host"), policy=QUICK).to_dict()
 
 

@@ -1,11 +1,14 @@
 """Clinical metrics per case and over cases, computed by MONAI, scikit-learn and SciPy.
 
 Segmentation (per structure, in the original grid, with its spacing in mm): Dice and
-Jaccard (MONAI, `ignore_empty=False`: a structure absent from both masks scores 1, absent
-from one only 0); HD95 and normalised surface Dice at a tolerance in mm (MONAI; NaN when
-a mask is empty, where the distance is undefined — counted, never averaged in); volumes in
-mm³. Detection from segmentation: a structure is detected when the prediction has a
-connected component (SciPy, full connectivity) of at least `min_voxels` voxels. Across
+Jaccard (MONAI) with nnU-Net's convention for empty structures: a structure absent from
+both the label and the prediction is undefined for that case (NaN, left out of every mean
+and counted as `empty_<structure>`), and a structure present in only one of them scores 0,
+so a network that predicts nothing scores 0 on every case that has the structure; HD95 and
+normalised surface Dice at a tolerance in mm (MONAI; NaN when a mask is empty, where the
+distance is undefined — counted, never averaged in); volumes in mm³. Detection from
+segmentation: a structure is detected when the prediction has a connected component
+(SciPy, full connectivity) of at least `min_voxels` voxels. Across
 cases: precision, recall, F1, F-β, balanced accuracy and ROC AUC (scikit-learn), absolute
 and relative volume errors, Bland–Altman bias with 95% limits of agreement
 (bias ± 1.96 SD of the differences).
@@ -36,7 +39,7 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
-from mias.train.scoring import one_hot
+from mias.train.scoring import empty_as_nan, one_hot
 
 LOA_Z = 1.96
 
@@ -62,8 +65,10 @@ def segmentation_case(pred: np.ndarray, truth: np.ndarray, spacing: Sequence[flo
     spacing = [float(s) for s in spacing]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        dice = compute_dice(p, t, include_background=False, ignore_empty=False)[0]
-        iou = compute_iou(p, t, include_background=False, ignore_empty=False)[0]
+        dice = empty_as_nan(compute_dice(p, t, include_background=False,
+                                         ignore_empty=False), p, t)[0]
+        iou = empty_as_nan(compute_iou(p, t, include_background=False,
+                                       ignore_empty=False), p, t)[0]
         hd95 = compute_hausdorff_distance(p, t, include_background=False, percentile=95,
                                           spacing=spacing)[0]
         nsd = compute_surface_dice(p, t, [tolerance_mm] * (classes - 1),
@@ -76,6 +81,7 @@ def segmentation_case(pred: np.ndarray, truth: np.ndarray, spacing: Sequence[flo
                 f"hd95_mm_{name}": float(hd95[k]), f"nsd_{name}": float(nsd[k]),
                 f"volume_true_mm3_{name}": float((truth == c).sum() * voxel_mm3),
                 f"volume_pred_mm3_{name}": float((pred == c).sum() * voxel_mm3),
+                f"empty_{name}": float(not (truth == c).any() and not (pred == c).any()),
                 f"present_true_{name}": float((truth == c).any()),
                 f"present_pred_{name}": float(largest_component(pred == c) >= min_voxels)}
     return out

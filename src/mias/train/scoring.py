@@ -76,12 +76,23 @@ def one_hot(labels: torch.Tensor, classes: int) -> torch.Tensor:
     return out.movedim(-1, 1).float()
 
 
+def empty_as_nan(values: torch.Tensor, pred: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
+    """nnU-Net's convention on MONAI's per-(case, foreground class) overlap scores: NaN where
+    the class is absent from both the one-hot prediction and label (undefined, not 1)."""
+    dims = tuple(range(2, pred.ndim))
+    both_empty = (pred[:, 1:].sum(dims) == 0) & (truth[:, 1:].sum(dims) == 0)
+    return torch.where(both_empty, torch.full_like(values, float("nan")), values)
+
+
 def dice(pred: torch.Tensor, target: torch.Tensor, classes: int) -> float:
-    """Mean foreground Dice (MONAI); a structure absent from both scores 1, as MONAI's
-    `ignore_empty=False` defines it."""
-    values = compute_dice(one_hot(pred, classes), one_hot(target, classes),
-                          include_background=False, ignore_empty=False)
-    return float(torch.nanmean(values))
+    """Mean foreground Dice (MONAI) by nnU-Net's convention: a structure absent from both
+    prediction and label is left out of the mean, one present in only one of them scores 0.
+    A batch with no structure anywhere and none predicted scores 1 (nothing to find, and
+    nothing falsely found)."""
+    p, t = one_hot(pred, classes), one_hot(target, classes)
+    values = empty_as_nan(compute_dice(p, t, include_background=False, ignore_empty=False),
+                          p, t)
+    return float(torch.nanmean(values)) if torch.isfinite(values).any() else 1.0
 
 
 def soft_dice(logits: torch.Tensor, target: torch.Tensor) -> float:

@@ -1,18 +1,22 @@
 """Standalone training of one network: final training, baselines, ranking, the benchmark.
 
-One small loop serves every caller that trains a single network on `PREP/` (final
-training, the fixed U-Net and random-architecture baselines, the search-cost benchmark,
-ranking correlation, MED-NAS-Bench), so they all spend a budget the same way: SGD with
-the preset's momentum/Nesterov/weight decay, a per-step poly (nnU-Net), cosine or constant
-learning rate, batches from the seeded `PatchSampler`. With a `checkpoint_dir` it writes a
-checkpoint at the end of every epoch (weights, optimiser, sampler and torch RNG states,
-step), atomically, and resumes from it, so an interrupted run finishes with exactly the
-weights of an uninterrupted one. Without one it does no I/O at all: short trainings stay
-cheap.
+One recipe serves every caller that trains a single network on `PREP/` (final training,
+the baselines, the search-cost benchmark, ranking ground truth, MED-NAS-Bench), so they all
+spend a budget the same way: He initialisation, the patch and batch planned from the data
+and the memory budget (`plan`), nnU-Net's augmentation and sampling (`PatchSampler`), deep
+supervision where the network has ≥ 2 down-sampling stages (`deep_supervision`, or a
+network that returns stacked heads itself, as MONAI's DynUNet), SGD (Nesterov, poly) or
+AdamW (warm-up, cosine) with the gradient norm clipped, a budget in steps or minutes, and
+early stopping on an exponential moving average of the validation metric. With a
+`checkpoint_dir` it writes a checkpoint at the end of every epoch (weights, optimiser,
+sampler and torch RNG states, step, best weights), atomically, and resumes from it, so an
+interrupted step-budget run finishes with exactly the weights of an uninterrupted one.
+Without one it does no I/O at all: short trainings stay cheap.
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import math
@@ -29,14 +33,18 @@ from mias.atomic import atomic_file
 from mias.errors import InputError
 from mias.presets.models import TrainSettings
 from mias.space import Architecture, SearchSpace
-from mias.train.data import PatchSampler, PreparedData, fit_patch, total_stride, whole_cases
+from mias.train.data import PatchSampler, PreparedData, whole_cases
+from mias.train.deep_supervision import DeepSupervised, supports_deep_supervision
 from mias.train.device import torch_device
 from mias.train.losses import task_loss
+from mias.train.plan import TrainPlan, plan_training
 from mias.train.scoring import Scorer
+from mias.train.threshold import loss_class_weights
 
 CHECKPOINT_NAME = "checkpoint.pt"
-CHECKPOINT_SCHEMA_VERSION = 1
+CHECKPOINT_SCHEMA_VERSION = 2
 VAL_CHUNK = 4
+HE_SLOPE = 1e-2
 
 Progress = Callable[[str, int, int], None]
 
@@ -55,18 +63,32 @@ class TrainResult:
     resumed_at: int | None = None
     diverged: bool = False
     settings: dict[str, Any] = field(default_factory=dict)
+    plan: dict[str, Any] = field(default_factory=dict)
+    stopped: str = "budget"
+    best_step: int | None = None
+    draws: list[dict[str, Any]] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
-        """JSON-ready record (no weights)."""
+        """JSON-ready record (no weights, no augmentation draws)."""
         return {"val_score": self.val_score, "metric": self.metric, "steps": self.steps,
                 "seconds": self.seconds, "resumed_at": self.resumed_at,
-                "diverged": self.diverged, "history": self.history, "epochs": self.epochs,
-                "settings": self.settings}
+                "diverged": self.diverged, "stopped": self.stopped,
+                "best_step": self.best_step, "plan": self.plan, "history": self.history,
+                "epochs": self.epochs, "settings": self.settings}
 
 
-def learning_rate(settings: TrainSettings, step: int, total: int) -> float:
-    """The learning rate of `step` (0-based) of `total`: poly, cosine or constant."""
+def learning_rate(settings: TrainSettings, step: int, total: int,
+                  progress: float | None = None) -> float:
+    """The learning rate of `step` (0-based) of `total`: linear warm-up over the first
+    `warmup` share, then poly, cosine or constant over the rest. `progress` (the share of a
+    time budget spent) advances the schedule when it is ahead of the steps."""
     frac = min(step / max(total, 1), 1.0)
+    if progress is not None:
+        frac = max(frac, min(progress, 1.0))
+    if settings.warmup > 0:
+        if frac < settings.warmup:
+            return settings.lr * max(frac / settings.warmup, 1.0 / max(total, 1))
+        frac = (frac - settings.warmup) / (1.0 - settings.warmup)
     if settings.schedule == "poly":
         return settings.lr * (1.0 - frac) ** settings.poly_exponent
     if settings.schedule == "cosine":
@@ -74,19 +96,31 @@ def learning_rate(settings: TrainSettings, step: int, total: int) -> float:
     return settings.lr
 
 
-def steps_per_epoch(settings: TrainSettings, data: PreparedData) -> int:
+def steps_per_epoch(settings: TrainSettings, data: PreparedData, batch: int | None = None) -> int:
     """The preset's value, or one pass over the training cases."""
     if settings.steps_per_epoch is not None:
         return settings.steps_per_epoch
-    return max(1, math.ceil(len(data.splits["train"]) / settings.batch))
+    return max(1, math.ceil(len(data.splits["train"]) / (batch or settings.batch)))
 
 
-def training_patch(settings: TrainSettings, data: PreparedData) -> tuple[int, ...]:
-    return fit_patch(settings.patch, data.task.input_shape, total_stride(data.space),
-                     settings.patch_voxels)
+def total_steps(settings: TrainSettings, per_epoch: int) -> int:
+    return settings.steps if settings.steps is not None else settings.epochs * per_epoch
 
 
-def make_optimizer(net: nn.Module, settings: TrainSettings) -> torch.optim.SGD:
+def he_init(net: nn.Module) -> None:
+    """nnU-Net's `InitWeights_He(1e-2)`: Kaiming-normal convolutions, zero biases."""
+    convs = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose2d, nn.ConvTranspose3d)
+    for m in net.modules():
+        if isinstance(m, convs):
+            nn.init.kaiming_normal_(m.weight, a=HE_SLOPE)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+
+
+def make_optimizer(net: nn.Module, settings: TrainSettings) -> torch.optim.Optimizer:
+    if settings.optimizer == "adamw":
+        return torch.optim.AdamW(net.parameters(), lr=settings.lr, betas=settings.betas,
+                                 weight_decay=settings.weight_decay)
     return torch.optim.SGD(net.parameters(), lr=settings.lr, momentum=settings.momentum,
                            nesterov=settings.nesterov and settings.momentum > 0,
                            weight_decay=settings.weight_decay)
@@ -111,73 +145,156 @@ def validate(net: nn.Module, data: PreparedData, scorer: Scorer, device: torch.d
     return scorer(predict_logits(net, images, device), targets)
 
 
+def _with_heads(net: nn.Module, data: PreparedData, settings: TrainSettings, plan: TrainPlan,
+                dev: torch.device, reinit: bool) -> nn.Module:
+    """`net` wrapped with deep-supervision heads when the recipe calls for them."""
+    if not (settings.deep_supervision and data.task.kind == "segmentation"
+            and supports_deep_supervision(net)):
+        return net
+    probe = torch.zeros(1, data.task.in_channels, *plan.patch, device=dev)
+    model = DeepSupervised(net, probe).to(dev)
+    if reinit and settings.weight_init == "he":
+        he_init(model.aux)
+    return model
+
+
+@dataclass
+class _Smoothed:
+    """Exponential moving average of the validation score (higher is better: a `Scorer`
+    negates errors) and its best value."""
+
+    factor: float
+    value: float | None = None
+    best: float | None = None
+    best_step: int | None = None
+    since_best: int = 0
+
+    def update(self, score: float, step: int) -> bool:
+        """Fold `score` in; True when the smoothed metric reached a new best."""
+        self.value = score if self.value is None else \
+            self.factor * self.value + (1 - self.factor) * score
+        better = self.best is None or self.value > self.best
+        if better:
+            self.best, self.best_step, self.since_best = self.value, step, 0
+        else:
+            self.since_best += 1
+        return better
+
+
 def train_network(net: nn.Module, data: PreparedData, settings: TrainSettings, *,
                   device: str | torch.device = "cpu", seed: int = 0,
                   checkpoint_dir: str | Path | None = None, progress: Progress | None = None,
-                  scorer: Scorer | None = None, validate_every: int = 0) -> TrainResult:
-    """Train `net` in place for `settings.epochs × steps_per_epoch` SGD steps.
+                  scorer: Scorer | None = None, validate_every: int = 0,
+                  reinit: bool = True, record_draws: bool = False) -> TrainResult:
+    """Train `net` in place with the recipe of the module docstring.
 
-    `validate_every` > 0 scores the validation split after every that many epochs (for
-    progress plots); the final score is always computed. Same seed, same weights on CPU.
+    `validate_every` > 0 scores the validation split after every that many epochs (for the
+    learning curve and early stopping); the final score is always computed. `reinit`
+    applies the settings' weight initialisation (off for inherited weights). Early stopping
+    restores the weights of the best smoothed validation metric. Same seed, same weights
+    on CPU under a step budget.
     """
     dev = torch_device(device)
     net.to(dev).train()
     scorer = scorer or Scorer.for_task(data.task)
-    per_epoch = steps_per_epoch(settings, data)
-    total = settings.epochs * per_epoch
-    sampler = PatchSampler(data.split("train"), data.task, training_patch(settings, data),
-                           augment=settings.augment, seed=seed, foreground=settings.foreground)
-    optimizer = make_optimizer(net, settings)
-    loss_fn = task_loss(data.task)
     ckpt = None if checkpoint_dir is None else Path(checkpoint_dir) / CHECKPOINT_NAME
-    key = _run_key(net, data, settings, seed, scorer)
     history: list[dict[str, float]] = []
     epochs: list[dict[str, float]] = []
-    start_epoch, resumed_at, diverged = 0, None, False
+    draws: list[dict[str, Any]] = []
+    start, resumed_at, diverged, stopped, elapsed = 0, None, False, "budget", 0.0
+    best_state: dict[str, torch.Tensor] | None = None
     t0 = time.perf_counter()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
+        if reinit and settings.weight_init == "he":
+            he_init(net)
+        plan = plan_training(net, data, settings, dev)
+        model = _with_heads(net, data, settings, plan, dev, reinit)
+        per_epoch = steps_per_epoch(settings, data, plan.batch)
+        total = total_steps(settings, per_epoch)
+        sampler = PatchSampler(data.split("train"), data.task, plan.patch,
+                               augment=settings.augment, seed=seed,
+                               foreground=settings.foreground)
+        optimizer = make_optimizer(model, settings)
+        loss_fn = task_loss(data.task, loss_class_weights(
+            data.task, [c.target for c in data.split("train")]))
+        key = _run_key(model, data, settings, seed, scorer)
+        smooth = _Smoothed(settings.early_stop_smoothing)
         if ckpt is not None and ckpt.is_file():
             state = _load_checkpoint(ckpt, key)
-            net.load_state_dict(state["model"])
+            model.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
             sampler.state = state["sampler"]
             torch.set_rng_state(state["torch_rng"])
-            history, epochs = state["history"], state["epochs"]
-            start_epoch, resumed_at = state["epoch"], state["step"]
-        for epoch in range(start_epoch, settings.epochs):
-            for i in range(per_epoch):
-                step = epoch * per_epoch + i
-                lr = learning_rate(settings, step, total)
-                for group in optimizer.param_groups:
-                    group["lr"] = lr
-                images, targets = sampler.batch(settings.batch)
-                loss = loss_fn(net(images.to(dev)), targets.to(dev))
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                value = float(loss.detach())
-                history.append({"step": step, "epoch": epoch, "loss": value, "lr": lr})
-                if progress is not None:
-                    progress("train", step + 1, total)
-                if not math.isfinite(value):
-                    diverged = True
-                    break
-            if diverged:
+            history, epochs, draws = state["history"], state["epochs"], state["draws"]
+            start = resumed_at = state["step"]
+            elapsed, best_state = state["elapsed"], state["best"]
+            for e in epochs:
+                smooth.update(e["val_score"], e["step"])
+        budget_s = None if settings.time_budget_min is None else 60 * settings.time_budget_min
+        t_start = time.perf_counter() - elapsed
+        step = start
+        while step < total and stopped == "budget":
+            spent = time.perf_counter() - t_start
+            lr = learning_rate(settings, step, total,
+                               None if budget_s is None else spent / budget_s)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            images, targets = sampler.batch(plan.batch)
+            loss = loss_fn(model(images.to(dev)), targets.to(dev))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            norm = float("nan")
+            if settings.grad_clip is not None:
+                norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(),
+                                                            settings.grad_clip))
+            optimizer.step()
+            value = float(loss.detach())
+            epoch = step // per_epoch
+            history.append({"step": step, "epoch": epoch, "loss": value, "lr": lr,
+                            "grad_norm": norm})
+            if record_draws:
+                draws.extend({"step": step, **d} for d in sampler.last_draws)
+            step += 1
+            if progress is not None:
+                progress("train", step, total)
+            if not math.isfinite(value):
+                diverged, stopped = True, "diverged"
                 break
-            if validate_every and (epoch + 1) % validate_every == 0:
-                epochs.append({"epoch": epoch + 1, "step": (epoch + 1) * per_epoch,
-                               "val_score": validate(net, data, scorer, dev)})
+            out_of_time = budget_s is not None and time.perf_counter() - t_start >= budget_s
+            if step % per_epoch and step < total and not out_of_time:
+                continue
+            due = bool(validate_every) and (epoch + 1) % validate_every == 0
+            if due or ((out_of_time or step == total) and epochs):
+                score = float(validate(net, data, scorer, dev))
+                smoothed_best = smooth.update(score, step)
+                epochs.append({"epoch": epoch + 1, "step": step, "val_score": score,
+                               "val_smoothed": smooth.value})
+                if smoothed_best and settings.early_stop_patience is not None:
+                    best_state = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
+                if settings.early_stop_patience is not None and \
+                        smooth.since_best >= settings.early_stop_patience:
+                    stopped = "early_stop"
+            if out_of_time and stopped == "budget" and step < total:
+                stopped = "time_budget"
             if ckpt is not None:
-                _save_checkpoint(ckpt, key, net, optimizer, sampler, epoch + 1,
-                                 (epoch + 1) * per_epoch, history, epochs)
-    final = epochs[-1]["val_score"] if epochs and epochs[-1]["step"] == total and not \
-        diverged else validate(net, data, scorer, dev)
+                _save_checkpoint(ckpt, key, model, optimizer, sampler, step, history, epochs,
+                                 draws, time.perf_counter() - t_start, best_state)
+    restored = stopped == "early_stop" and best_state is not None
+    if restored:
+        net.load_state_dict(copy.deepcopy(best_state))
+    final = epochs[-1]["val_score"] if epochs and epochs[-1]["step"] == step and not \
+        (diverged or restored) else validate(net, data, scorer, dev)
     net.eval()
+    record = settings.model_dump(mode="json")
+    record["deep_supervision_heads"] = len(getattr(model, "aux", ())) + 1 \
+        if model is not net else None
     return TrainResult(network=net, history=history, epochs=epochs, val_score=float(final),
                        metric=scorer.label, steps=len(history),
                        seconds=time.perf_counter() - t0, resumed_at=resumed_at,
-                       diverged=diverged, settings=settings.model_dump(mode="json"))
+                       diverged=diverged, settings=record, plan=plan.to_dict(),
+                       stopped=stopped, best_step=smooth.best_step if restored else None,
+                       draws=draws)
 
 
 def train_architecture(space: SearchSpace, arch: Architecture, data: PreparedData,
@@ -185,7 +302,7 @@ def train_architecture(space: SearchSpace, arch: Architecture, data: PreparedDat
                        seed: int = 0, init_state: dict[str, torch.Tensor] | None = None,
                        checkpoint_dir: str | Path | None = None,
                        progress: Progress | None = None, scorer: Scorer | None = None,
-                       validate_every: int = 0) -> TrainResult:
+                       validate_every: int = 0, record_draws: bool = False) -> TrainResult:
     """Build `arch` (seeded; or with `init_state`, e.g. inherited supernet weights) and train it."""
     from mias.space import build_network
 
@@ -194,7 +311,8 @@ def train_architecture(space: SearchSpace, arch: Architecture, data: PreparedDat
         net.load_state_dict(init_state)
     return train_network(net, data, settings, device=device, seed=seed,
                          checkpoint_dir=checkpoint_dir, progress=progress, scorer=scorer,
-                         validate_every=validate_every)
+                         validate_every=validate_every, reinit=init_state is None,
+                         record_draws=record_draws)
 
 
 def _run_key(net: nn.Module, data: PreparedData, settings: TrainSettings, seed: int,
@@ -208,13 +326,15 @@ def _run_key(net: nn.Module, data: PreparedData, settings: TrainSettings, seed: 
 
 
 def _save_checkpoint(path: Path, key: str, net: nn.Module, optimizer: torch.optim.Optimizer,
-                     sampler: PatchSampler, epoch: int, step: int,
-                     history: list[dict[str, float]], epochs: list[dict[str, float]]) -> None:
-    payload = {"schema_version": CHECKPOINT_SCHEMA_VERSION, "key": key, "epoch": epoch,
-               "step": step, "model": {k: v.detach().cpu() for k, v in net.state_dict().items()},
+                     sampler: PatchSampler, step: int, history: list[dict[str, float]],
+                     epochs: list[dict[str, float]], draws: list[dict[str, Any]],
+                     elapsed: float, best: dict[str, torch.Tensor] | None) -> None:
+    payload = {"schema_version": CHECKPOINT_SCHEMA_VERSION, "key": key, "step": step,
+               "model": {k: v.detach().cpu() for k, v in net.state_dict().items()},
                "optimizer": _to_cpu(optimizer.state_dict()),
                "sampler": json.dumps(sampler.state), "torch_rng": torch.get_rng_state(),
-               "history": history, "epochs": epochs}
+               "history": history, "epochs": epochs, "draws": json.dumps(draws),
+               "elapsed": elapsed, "best": best}
     with atomic_file(path) as tmp:
         torch.save(payload, tmp)
 
@@ -232,6 +352,7 @@ def _load_checkpoint(path: Path, key: str) -> dict[str, Any]:
                          "settings, seed or architecture changed)",
                          "delete it, or re-run with the settings it was written with")
     state["sampler"] = json.loads(state["sampler"])
+    state["draws"] = json.loads(state["draws"])
     return state
 
 

@@ -1,4 +1,10 @@
-"""Per-case rows → the figures of `RUN/eval/metrics.json`, each with its bootstrap CI."""
+"""Per-case rows → the figures of `RUN/eval/metrics.json`, each with its bootstrap CI.
+
+A segmentation model with a structure at Dice 0 over the held-out cases (or one it never
+predicts although the labels hold it) has failed to train: its mean Dice would hide a
+collapsed class behind the others, so the summary says so (`failed`, `failed_structures`)
+and every reader shows it as a failed training, never as a result.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +19,7 @@ from mias.train.original import SUBGROUP_ATTRIBUTES
 from mias.train.stats import Statistic, figure, mean_of, subgroup_figures
 
 Rows = Sequence[dict[str, Any]]
+FAILED_DICE_DECIMALS = 3   # the decimals every table prints a Dice with
 
 
 def _col(rows: Rows, key: str) -> np.ndarray:
@@ -20,8 +27,9 @@ def _col(rows: Rows, key: str) -> np.ndarray:
 
 
 def case_dice(rows: Rows, structures: Sequence[str]) -> np.ndarray:
-    """Per case, the mean Dice over structures."""
-    return np.mean(np.stack([_col(rows, f"dice_{s}") for s in structures]), axis=0)
+    """Per case, the mean Dice over the structures defined there (nnU-Net: a structure
+    absent from both label and prediction is NaN and left out; a case with none is NaN)."""
+    return _defined_mean(np.stack([_col(rows, f"dice_{s}") for s in structures]))
 
 
 def case_rel_volume_error(rows: Rows, structures: Sequence[str]) -> np.ndarray:
@@ -31,7 +39,33 @@ def case_rel_volume_error(rows: Rows, structures: Sequence[str]) -> np.ndarray:
         t, p = _col(rows, f"volume_true_mm3_{s}"), _col(rows, f"volume_pred_mm3_{s}")
         with np.errstate(divide="ignore", invalid="ignore"):
             errs.append(np.where(t > 0, np.abs(p - t) / t, np.nan))
-    return np.nanmean(np.stack(errs), axis=0) if errs else np.empty(0)
+    return _defined_mean(np.stack(errs)) if errs else np.empty(0)
+
+
+def _defined_mean(values: np.ndarray) -> np.ndarray:
+    """Column means over the finite entries; NaN for a column with none (no warning)."""
+    defined = np.isfinite(values)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(defined.any(axis=0), np.nansum(values, axis=0) / defined.sum(axis=0),
+                        np.nan)
+
+
+def failed_structures(rows: Rows, structures: Sequence[str]) -> dict[str, str]:
+    """Structure → why its training counts as failed: never predicted on any case whose
+    label holds it (collapsed), or a mean Dice that the tables print as 0.000."""
+    out: dict[str, str] = {}
+    if not rows:
+        return out
+    for s in structures:
+        truth = _col(rows, f"volume_true_mm3_{s}") > 0
+        predicted = _col(rows, f"volume_pred_mm3_{s}") > 0
+        values = _col(rows, f"dice_{s}")
+        dice = float(np.nanmean(values)) if np.isfinite(values).any() else float("nan")
+        if truth.any() and not predicted[truth].any():
+            out[s] = "collapsed: never predicted where the label holds it"
+        elif np.isfinite(dice) and round(dice, FAILED_DICE_DECIMALS) == 0:
+            out[s] = f"mean Dice {dice:.{FAILED_DICE_DECIMALS}f} over {len(rows)} cases"
+    return out
 
 
 def _detection_stats(y_true: np.ndarray, y_pred: np.ndarray,
@@ -60,11 +94,16 @@ def summarise(rows: Rows, task: TaskSpec, *, beta: float, resamples: int, confid
                      for m in ("dice", "jaccard", "hd95_mm", "nsd")}
             for m in ("hd95_mm", "nsd"):
                 entry[m]["undefined_cases"] = int(np.isnan(_col(rows, f"{m}_{s}")).sum())
+            for m in ("dice", "jaccard"):
+                entry[m]["empty_cases"] = int(np.isnan(_col(rows, f"{m}_{s}")).sum())
             t, p = _col(rows, f"volume_true_mm3_{s}"), _col(rows, f"volume_pred_mm3_{s}")
             entry["volume"] = volume_errors(t, p) if n else {}
             entry["abs_volume_error_mm3"] = fig(mean_of(np.abs(p - t)))
             per[s] = entry
         out["structures"] = per
+        failed = failed_structures(rows, structures)
+        out["failed"] = bool(failed)
+        out["failed_structures"] = failed
         out["dice"] = fig(mean_of(case_dice(rows, structures)))
         out["rel_volume_error"] = fig(mean_of(case_rel_volume_error(rows, structures)))
         y_true = np.asarray([any(r[f"present_true_{s}"] for s in structures) for r in rows],

@@ -1,0 +1,194 @@
+"""Faults a user causes (issue 21): Ctrl-C keeps the checkpointed partial and says how to
+resume; a corrupt model, supernet, prepared case or checkpoint stops with exit 2 naming
+the file to delete and the command to re-run; nonsense options are refused before any
+work; `--target host` works end to end. Never a traceback, never a changed input."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+from tests.pipeline.hostile import build_finished, mias, snapshot
+from tests.report.tiny import CONFIG
+
+from mias.hardware.devices import resolve_device
+from mias.hardware.energy import energy_or_reason
+from mias.hardware.figures import Figure
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory) -> tuple[Path, Path]:
+    return build_finished(tmp_path_factory.mktemp("finished"))
+
+
+@pytest.fixture
+def run(finished, tmp_path) -> Path:
+    copy = tmp_path / "RUN"
+    shutil.copytree(finished[0], copy, symlinks=True)
+    return copy
+
+
+def _config(tmp_path: Path, **changes: dict) -> Path:
+    config = {k: dict(v) for k, v in CONFIG.items()}
+    for section, values in changes.items():
+        config.setdefault(section, {}).update(values)
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    return path
+
+
+def test_ctrl_c_in_search_keeps_the_checkpoint_and_the_same_command_resumes(
+        run, tmp_path, monkeypatch):
+    prep, out, config = run / "prep", tmp_path / "NEW", _config(tmp_path)
+    before = snapshot(prep)
+    argv = ("search", prep, "--out", out, "--config", config, "--device", "cpu")
+    with monkeypatch.context() as patch:
+        patch.setattr("mias.cli.search_view.SearchView.step", _raise_at_step(2))
+        rc, text = mias(*argv)
+    assert rc == 130 and "resume" in text and "run the same command again" in text
+    assert (out / ".search.partial" / "checkpoint.pt").is_file()
+    rc, text = mias(*argv)
+    assert rc == 0 and "resuming" in text
+    assert (out / "search" / "result.json").is_file()
+    assert not (out / ".search.partial").exists()
+    assert snapshot(prep) == before
+
+
+def _raise_at_step(stop: int):
+    from mias.cli.search_view import SearchView
+
+    original = SearchView.step
+
+    def step(self, step: int, row: dict) -> None:
+        if step == stop:
+            raise KeyboardInterrupt
+        original(self, step, row)
+
+    return step
+
+
+def test_ctrl_c_in_train_keeps_the_checkpoint_and_resume_continues(run, monkeypatch):
+    import contextlib
+
+    from mias.cli import progress
+
+    real = progress.stage_progress
+
+    @contextlib.contextmanager
+    def interrupting():
+        with real() as update:
+            def tick(stage: str, done: int, total: int) -> None:
+                if stage == "train" and done == 3:
+                    raise KeyboardInterrupt
+                update(stage, done, total)
+            yield tick
+
+    search_before = snapshot(run / "search")
+    with monkeypatch.context() as patch:
+        patch.setattr(progress, "stage_progress", interrupting)
+        rc, text = mias("train", run, "--overwrite", "--steps", "4")
+    assert rc == 130 and f"mias train {run} --resume" in text
+    assert (run / ".final.partial" / "checkpoint.pt").is_file()
+    rc, text = mias("train", run, "--overwrite", "--steps", "4", "--resume")
+    assert rc == 0, text[-2000:]
+    assert not (run / ".final.partial").exists()
+    assert snapshot(run / "search") == search_before
+
+
+def _truncate(path: Path) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+def _scribble(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    middle = len(data) // 2
+    data[middle:middle + 64] = b"\xa5" * 64
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("damage", [_truncate, _scribble])
+@pytest.mark.parametrize("file, argv", [
+    ("final/model.pt", ("evaluate",)),
+    ("final/model.pt", ("export", "--overwrite")),
+    ("search/supernet.pt", ("train", "--init", "inherited", "--overwrite")),
+    ("prep/cases/hippocampus_003.npz", ("train", "--overwrite")),
+    (".search.partial/checkpoint.pt", ("search",)),
+    (".final.partial/checkpoint.pt", ("train", "--resume")),
+])
+def test_a_corrupt_file_names_itself_and_the_command_that_rewrites_it(run, file, argv,
+                                                                     damage):
+    path = run / file
+    if not path.exists():                     # a partial left by an interrupted run
+        path.parent.mkdir()
+        shutil.copy(run / "search" / "checkpoint.pt", path)
+    damage(path)
+    before = snapshot(run)
+    command = (argv[0], run / "prep", "--out", run) if argv[0] == "search" else \
+        (argv[0], run, *argv[1:])
+    rc, text = mias(*command)
+    assert rc == 2 and str(path) in text and "delete" in text and "mias " in text.split(
+        "Fix:")[1]
+    assert snapshot(run) == before
+
+
+def test_a_host_target_has_no_invented_energy():
+    latency = Figure(value=12.0, unit="ms", source="measured", device="host")
+    energy, why = energy_or_reason(latency, resolve_device("host"))
+    assert energy is None and why.startswith("not estimated") and "power" in why
+    energy, why = energy_or_reason(latency, resolve_device("rpi3"))
+    assert energy is not None and why is None
+
+
+def test_search_for_host_without_a_table_names_the_profile_command(run, tmp_path):
+    before = snapshot(run / "prep")
+    rc, text = mias("search", run / "prep", "--target", "host", "--out", tmp_path / "NEW")
+    assert rc == 2 and f"mias profile --target host --space {run / 'prep'}" in text
+    assert not (tmp_path / "NEW").exists()
+    assert snapshot(run / "prep") == before
+
+
+def test_the_report_of_a_host_run_says_energy_not_estimated(run):
+    import json
+
+    result = run / "search" / "result.json"
+    record = json.loads(result.read_text(encoding="utf-8"))
+    record["target"] = "host"
+    result.write_text(json.dumps(record), encoding="utf-8")
+    rc, text = mias("report", run)
+    assert rc == 0, text[-2000:]
+    html = (run / "report" / "validation_plan.html").read_text(encoding="utf-8")
+    assert "energy per inference on host" in html and "not estimated" in html
+
+
+@pytest.mark.parametrize("changes, words", [
+    ({"train": {"lr": float("inf")}}, "train.lr is inf"),
+    ({"search": {"eps_lat": float("inf")}}, "search.eps_lat is inf"),
+    ({"search": {"eps_ce": 0.0, "eps_lat": 0.0}}, "both 0"),
+    ({"search": {"patch": [-1, 0, 3]}}, "search.patch is [-1, 0, 3]"),
+])
+@pytest.mark.parametrize("command", ["search", "run"])
+def test_nonsense_in_a_config_is_refused_before_any_work(run, finished, tmp_path, changes,
+                                                        words, command):
+    config = _config(tmp_path, **changes)
+    out = tmp_path / "NEW"
+    source = run / "prep" if command == "search" else finished[1]
+    before = snapshot(run)
+    rc, text = mias(command, source, "--out", out, "--config", config, "--device", "cpu")
+    assert rc == 2 and words in text and str(config) in text
+    assert not out.exists() and snapshot(run) == before
+
+
+@pytest.mark.parametrize("argv", [("search", "{prep}", "--out", "{new}", "--seed", "4294967296"),
+                                  ("run", "{data}", "--out", "{new}", "--seed", "4294967296"),
+                                  ("train", "{run}", "--steps", "-5"),
+                                  ("search", "{prep}", "--out", "{new}", "--config", "{dir}")])
+def test_out_of_range_values_are_refused_before_any_work(run, finished, tmp_path, argv):
+    names = {"prep": run / "prep", "new": tmp_path / "NEW", "data": finished[1], "run": run,
+             "dir": tmp_path}
+    before = snapshot(run)
+    rc, _ = mias(*(a.format(**names) for a in argv))
+    assert rc == 2
+    assert not (tmp_path / "NEW").exists() and snapshot(run) == before

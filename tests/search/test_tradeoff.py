@@ -1,0 +1,236 @@
+"""The search's trade-off on an exact table: the task term decides where latency is equal,
+ε_lat moves the choice along the trade-off, E[T] falls, pruning waits for evidence."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import pytest
+
+from mias.hardware import Figure, create_device
+from mias.hardware.predictors import LatencyPredictor
+from mias.presets import load_preset
+from mias.presets.models import PruneStep
+from mias.records import TaskSpec
+from mias.search.controller import MiasSearch
+from mias.search.evaluator import Evaluator, PathScore
+from mias.search.pruning import confident_drops, prune_layer
+from mias.space import Architecture, BlockChoice, BlockConfig, SearchSpace
+from mias.space.geometry import plan_stages
+
+
+def conv(width: int, op: str = "conv") -> BlockChoice:
+    return BlockChoice(op=op, kernel=(3, 3), width=width)
+
+
+@pytest.fixture
+def space() -> SearchSpace:
+    """Depth 1, 2D: enc0 of widths 4/8/16 (and a dilated 8, as fast as the plain 8),
+    enc1 of 8/16, dec0 of 4/8: 16 architectures."""
+    task = TaskSpec(kind="segmentation", spatial_dims=2, in_channels=1, input_shape=(8, 8),
+                    num_classes=2, label_names=("background", "lesion"), modality="CT",
+                    spacing=(1.0, 1.0))
+    return SearchSpace(task=task, stem_width=4, depths=(1,),
+                       stages=tuple(plan_stages(task.input_shape, task.spacing, 1)),
+                       encoder=((conv(4), conv(8), conv(8, "dilated"), conv(16)),
+                                (conv(8), conv(16))),
+                       decoder=((conv(4), conv(8)),))
+
+
+class WidthLatency(LatencyPredictor):
+    """A block costs its channels × pixels: the operator does not matter, the width does."""
+
+    device = create_device("host")
+
+    def block_ms(self, config: BlockConfig) -> float:
+        return config.in_channels * config.out_channels * math.prod(config.in_shape) / 1000
+
+    def predict(self, space: SearchSpace, arch: Architecture) -> Figure:
+        return Figure(value=sum(self.block_ms(c) for c in space.block_configs(arch)),
+                      unit="ms", source="estimated", device="host", model="width-cost",
+                      basis="channels × pixels")
+
+
+class ExactTable(Evaluator):
+    """A metric known exactly per architecture: wider is better, with diminishing returns;
+    the dilated operator is worth more than the plain one of the same width."""
+
+    def value(self, arch: Architecture) -> float:
+        e0, e1 = arch.encoder
+        (d0,) = arch.decoder
+        return (0.3 + 0.1 * math.log2(e0.width / 4) + 0.1 * (e0.op == "dilated")
+                + 0.05 * math.log2(e1.width / 8) + 0.05 * math.log2(d0.width / 4))
+
+    def score(self, archs: Sequence[Architecture]) -> list[PathScore]:
+        return [PathScore(a, self.value(a), 1.0 - self.value(a)) for a in archs]
+
+    def step(self, archs: Sequence[Architecture], step: int) -> list[PathScore]:
+        return self.score(archs)
+
+
+def search(space: SearchSpace, eps_lat: float, *, budget: float | None = None,
+           latency_term: str = "max") -> MiasSearch:
+    settings = load_preset("demo").search.model_copy(update={
+        "epochs": 6, "steps_per_epoch": 25, "paths_per_step": 4, "warmup_epochs": 0,
+        "eps_ce": 1.0, "eps_lat": eps_lat, "arch_lr": 0.1, "latency_term": latency_term,
+        "hpo": load_preset("demo").search.hpo.model_copy(update={"enabled": False})})
+    return MiasSearch(space, ExactTable(), WidthLatency(), settings, seed=0,
+                      steps_per_epoch=25, latency_budget_ms=budget)
+
+
+def test_without_a_latency_term_the_better_of_two_equally_fast_candidates_wins(space):
+    run = search(space, eps_lat=0.0)
+    out = run.run()
+    assert out.arch.encoder[0] == conv(8, "dilated") or out.arch.encoder[0].width == 16
+    # of the two candidates at 8 channels, the dilated one is the only one that can remain
+    log = [d for d in out.pruning_log if d["layer"] == "enc0" and d["action"] == "pruned"]
+    assert conv(8, "dilated").key not in {d["candidate"] for d in log}
+
+
+@pytest.mark.parametrize(("term", "grid"), [("max", (0.0, 0.03, 0.1, 0.3, 1.0)),
+                                            ("path", (0.0, 0.1, 0.3, 1.0, 3.0))])
+def test_raising_eps_lat_moves_the_choice_along_the_trade_off(space, term, grid):
+    chosen = []
+    for eps in grid:
+        out = search(space, eps_lat=eps, latency_term=term).run()
+        chosen.append((out.latency.value, ExactTable().value(out.arch)))
+    latencies = [lat for lat, _ in chosen]
+    metrics = [m for _, m in chosen]
+    assert latencies == sorted(latencies, reverse=True)
+    assert metrics == sorted(metrics, reverse=True)
+    assert len(set(latencies)) >= 3  # a trade-off, not a switch
+
+
+def test_expected_t_falls_during_a_search_with_a_latency_term(space):
+    out = search(space, eps_lat=1.0).run()
+    e_t = [row["expected_t_ms"] for row in out.history]
+    assert e_t[-1] < 0.8 * e_t[0]
+
+
+def test_pruning_refuses_to_decide_on_a_candidate_with_no_samples():
+    names = ["a", "b", "c"]
+    est = {0: (0.9, 20), 1: (0.1, 20), 2: (0.0, 0)}  # c never sampled: scored at nothing
+    lat = {0: 1.0, 1: 1.0, 2: 1.0}
+    drops, log = prune_layer("enc0", names, est, lat, 1, eps_ce=1.0, eps_lat=0.0,
+                             reference_ms=1.0, step=3)
+    assert drops == [1]
+    assert {d["candidate"]: d["action"] for d in log}["c"] == "kept"
+
+
+def test_a_candidate_is_pruned_only_when_its_interval_clears_the_keep_th_best():
+    scores = {0: 0.50, 1: 0.45, 2: 0.20}
+    counts = {0: 10, 1: 10, 2: 10}
+    assert confident_drops(scores, {0: 0.1, 1: 0.1, 2: 0.1}, counts, 1) == [2]
+    assert confident_drops(scores, {0: 0.2, 1: 0.2, 2: 0.2}, counts, 1) == []
+    assert confident_drops(scores, {0: 0.0, 1: 0.0, 2: 0.0}, counts, 1) == [1, 2]
+
+
+def test_the_choice_states_its_latency_rank_and_warns_when_it_is_the_fastest(space):
+    from mias.search.api import search_warnings
+
+    fast = search(space, eps_lat=300.0).run()
+    assert fast.latency_rank["is_fastest"] and fast.latency_rank["faster_share"] == 0.0
+    (warning,) = search_warnings(fast.latency_rank)
+    assert "fastest member" in warning and "--latency-budget" in warning
+    slow = search(space, eps_lat=0.0).run()
+    assert not slow.latency_rank["is_fastest"] and slow.latency_rank["faster_share"] > 0.5
+    assert search_warnings(slow.latency_rank) == []
+
+
+def test_the_expected_latency_of_one_path_is_exact_and_charges_the_next_layers(space):
+    import itertools
+
+    import torch
+
+    from mias.search.state import CandidateMask, Distribution, from_indices
+
+    torch.manual_seed(3)
+    dist = Distribution(space)
+    with torch.no_grad():
+        for logits in dist.parameters():
+            logits.normal_()
+    mask = CandidateMask.full(space)
+    run = search(space, eps_lat=1.0)
+    _, layer_p = dist.numpy_probs(mask)
+    names = list(layer_p)
+    exact = 0.0
+    for pick in itertools.product(*(range(len(layer_p[n])) for n in names)):
+        prob = math.prod(layer_p[n][i] for n, i in zip(names, pick, strict=True))
+        arch = from_indices(space, 0, dict(zip(names, pick, strict=True)))
+        exact += prob * run.latency.path_ms(arch)
+    value = run.latency.expected_path(dist, mask)
+    assert float(value.detach()) == pytest.approx(exact, rel=1e-6)
+    value.backward()
+    # a wider enc0 also makes enc1 slower: its gradient exceeds its own block's share
+    grad = dist.logits["enc0"].grad
+    assert grad[3] > grad[0]  # 16 channels costs more than 4, all layers after it included
+
+
+def test_a_budget_is_a_constraint_with_a_multiplier_not_a_price(space):
+    free = search(space, eps_lat=0.0).run()
+    budget = 0.6 * free.latency.value
+    run = search(space, eps_lat=0.0, budget=budget)
+    out = run.run()
+    assert out.latency.value <= budget < free.latency.value
+    multipliers = [row["lagrange"] for row in out.history]
+    assert max(multipliers) > 0  # it had to push
+    assert out.history[-1]["expected_path_ms"] <= 1.05 * budget
+    # the best metric under the budget (enumerated), not merely something under it
+    best = max(ExactTable().value(a) for a in all_archs(space)
+               if WidthLatency().predict(space, a).value <= budget)
+    assert ExactTable().value(out.arch) == pytest.approx(best)
+
+
+def all_archs(space: SearchSpace) -> list[Architecture]:
+    import itertools
+
+    from mias.search.state import all_layers, from_indices
+
+    names = all_layers(space)
+    return [from_indices(space, 0, dict(zip(names, pick, strict=True)))
+            for pick in itertools.product(*(range(len(space.candidates(n))) for n in names))]
+
+
+class Learning(ExactTable):
+    """Every path's metric rises by `rate` per step for `until` steps, then holds."""
+
+    def __init__(self, rate: float, until: int) -> None:
+        self.rate, self.until, self.now = rate, until, 0
+
+    def step(self, archs: Sequence[Architecture], step: int) -> list[PathScore]:
+        self.now = step
+        lift = self.rate * min(step, self.until)
+        return [PathScore(a, self.value(a) + lift, 1.0 - self.value(a) - lift) for a in archs]
+
+
+def gated(space: SearchSpace, evaluator: Evaluator) -> MiasSearch:
+    settings = load_preset("demo").search.model_copy(update={
+        "epochs": 6, "steps_per_epoch": 25, "paths_per_step": 4, "warmup_epochs": 0,
+        "eps_ce": 1.0, "eps_lat": 0.1, "gate_window": 5, "gate_min_gain": 0.01,
+        "prune": [PruneStep(at=0.2, keep=2), PruneStep(at=0.6, keep=1)],
+        "hpo": load_preset("demo").search.hpo.model_copy(update={"enabled": False})})
+    return MiasSearch(space, evaluator, WidthLatency(), settings, seed=0, steps_per_epoch=25)
+
+
+def test_pruning_waits_until_the_supernet_has_learned(space):
+    # scheduled at step 30; every path still improves by 0.01 a step until step 60
+    out = gated(space, Learning(rate=0.01, until=60)).run()
+    first = out.pruning_log[0]["gate"]
+    assert first["scheduled_step"] == 30 and first["reason"] == "plateau"
+    assert 60 < first["step"] < 90 and first["gain_over_window"] < 0.01
+    assert out.schedule["pruned_at"][0] == first["step"]
+    # a metric that never stops rising: each point waits until the next one is due
+    out = gated(space, Learning(rate=0.01, until=10_000)).run()
+    assert [d["gate"]["reason"] for d in out.pruning_log] == ["deadline"] * len(out.pruning_log)
+    assert out.schedule["pruned_at"] == [89, 150]
+
+
+def test_the_one_path_term_still_pulls_a_collapsed_distribution(space):
+    """At ε_lat = 30 the paper's T has lost its gradient on a distribution collapsed onto a
+    slower candidate; the expected latency of one path has not."""
+    fastest = min(WidthLatency().predict(space, a).value for a in all_archs(space))
+    path = search(space, eps_lat=30.0, latency_term="path").run()
+    paper = search(space, eps_lat=30.0, latency_term="max").run()
+    assert path.latency.value == pytest.approx(fastest)
+    assert paper.latency.value > 1.5 * fastest
