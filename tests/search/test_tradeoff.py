@@ -195,6 +195,8 @@ def all_archs(space: SearchSpace) -> list[Architecture]:
 class Learning(ExactTable):
     """Every path's metric rises by `rate` per step for `until` steps, then holds."""
 
+    trains = True
+
     def __init__(self, rate: float, until: int) -> None:
         self.rate, self.until, self.now = rate, until, 0
 
@@ -204,26 +206,66 @@ class Learning(ExactTable):
         return [PathScore(a, self.value(a) + lift, 1.0 - self.value(a) - lift) for a in archs]
 
 
-def gated(space: SearchSpace, evaluator: Evaluator) -> MiasSearch:
+def gated(space: SearchSpace, evaluator: Evaluator, eps_lat: float = 0.1) -> MiasSearch:
     settings = load_preset("demo").search.model_copy(update={
         "epochs": 6, "steps_per_epoch": 25, "paths_per_step": 4, "warmup_epochs": 0,
-        "eps_ce": 1.0, "eps_lat": 0.1, "gate_window": 5, "gate_min_gain": 0.01,
+        "eps_ce": 1.0, "eps_lat": eps_lat, "gate_window": 5, "gate_min_gain": 0.01,
         "prune": [PruneStep(at=0.2, keep=2), PruneStep(at=0.6, keep=1)],
         "hpo": load_preset("demo").search.hpo.model_copy(update={"enabled": False})})
     return MiasSearch(space, evaluator, WidthLatency(), settings, seed=0, steps_per_epoch=25)
 
 
 def test_pruning_waits_until_the_supernet_has_learned(space):
-    # scheduled at step 30; every path still improves by 0.01 a step until step 60
-    out = gated(space, Learning(rate=0.01, until=60)).run()
+    # scheduled at step 30; every path still improves by 0.01 a step until step 60 (no
+    # latency pull, whose shift of the sampled paths would dip the metric for a while)
+    out = gated(space, Learning(rate=0.01, until=60), eps_lat=0.0).run()
     first = out.pruning_log[0]["gate"]
     assert first["scheduled_step"] == 30 and first["reason"] == "plateau"
     assert 60 < first["step"] < 90 and first["gain_over_window"] < 0.01
     assert out.schedule["pruned_at"][0] == first["step"]
     # a metric that never stops rising: each point waits until the next one is due
-    out = gated(space, Learning(rate=0.01, until=10_000)).run()
+    out = gated(space, Learning(rate=0.01, until=10_000), eps_lat=0.0).run()
     assert [d["gate"]["reason"] for d in out.pruning_log] == ["deadline"] * len(out.pruning_log)
     assert out.schedule["pruned_at"] == [89, 150]
+
+
+class LateLearning(Learning):
+    """Flat at chance until `start`, then rising by `rate` per step until `until`."""
+
+    def __init__(self, rate: float, start: int, until: int) -> None:
+        super().__init__(rate, until)
+        self.start = start
+
+    def step(self, archs: Sequence[Architecture], step: int) -> list[PathScore]:
+        lift = self.rate * min(max(step - self.start, 0), self.until - self.start)
+        return [PathScore(a, self.value(a) + lift, 1.0 - self.value(a) - lift) for a in archs]
+
+
+class AtChance(Learning):
+    """Weights that never learn: every path scores chance."""
+
+    def step(self, archs: Sequence[Architecture], step: int) -> list[PathScore]:
+        return [PathScore(a, 0.02, 1.0) for a in archs]
+
+
+def test_no_architecture_decision_before_the_supernet_has_learned(space):
+    # flat from the start: a plateau at chance is not learning, so nothing is decided (no
+    # pruning, no move of the distribution) before the last step, and the result says so
+    out = gated(space, AtChance(rate=0.0, until=0)).run()
+    assert out.schedule["learned_at"] is None and out.schedule["pruned_at"] == [150]
+    assert {d["gate"]["reason"] for d in out.pruning_log} == {"not learned"}
+    assert len({round(h["expected_path_ms"], 9) for h in out.history}) == 1
+    from mias.search.api import search_warnings
+    assert any("never rose" in w for w in search_warnings(out.latency_rank, out.schedule))
+    # learns late: the distribution moves only from then on, and the first decision waits
+    # for it and for gate_window fresh steps after it
+    out = gated(space, LateLearning(rate=0.01, start=70, until=120)).run()
+    learned = out.schedule["learned_at"]
+    assert 70 < learned < 90
+    assert out.schedule["pruned_at"][0] >= learned + 5
+    moved = [h["step"] for h in out.history[1:]
+             if h["expected_path_ms"] != out.history[0]["expected_path_ms"]]
+    assert moved and moved[0] > learned
 
 
 def test_the_one_path_term_still_pulls_a_collapsed_distribution(space):

@@ -168,6 +168,7 @@ class _Recording(Evaluator):
         self.problem = problem
         self.budget = budget
         self.metric_label = problem.evaluator.metric_label
+        self.trains = problem.evaluator.trains
         self.trials: list[Trial] = []
 
     def score(self, archs: Sequence[Architecture]) -> list[PathScore]:

@@ -92,6 +92,13 @@ class SearchSettings(_Strict):
     gate_min_gain: float = Field(0.01, ge=0, description="gain of the smoothed validation "
                                  "metric over gate_window steps below which the supernet "
                                  "counts as having learned (a plateau)")
+    gate_min_rise: float = Field(0.05, ge=0, description="rise of the smoothed validation "
+                                 "metric above its mean over the first gate_window steps (and "
+                                 "at least twice their spread) before the supernet counts as "
+                                 "having learned at all; until then (a plateau at chance is no "
+                                 "plateau) the search neither prunes nor moves its "
+                                 "architecture distribution, and the points wait, at the "
+                                 "latest, until the last step")
     prune_z: float = Field(1.0, ge=0, le=10, description="width of a candidate's confidence "
                            "interval in standard errors: a candidate is pruned only when its "
                            "upper bound falls below the keep-th best lower bound")

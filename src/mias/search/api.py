@@ -100,7 +100,7 @@ def search(prep: str | Path, run: str | Path, *, target: str, preset: Preset,
             "hpo": outcome.hpo, "reference_ms": outcome.reference_ms,
             "schedule": outcome.schedule, "evaluated_paths": len(outcome.archive),
             "latency_rank": outcome.latency_rank,
-            "warnings": search_warnings(outcome.latency_rank),
+            "warnings": search_warnings(outcome.latency_rank, outcome.schedule),
             "loss": {"formula": "L = eps_ce * TSL + eps_lat * T / reference_ms",
                      "T": "sum over layers of the slowest block the step's K paths ran there",
                      "gradient": "E[T] over K draws in closed form; TSL by REINFORCE with a "
@@ -124,13 +124,19 @@ def search(prep: str | Path, run: str | Path, *, target: str, preset: Preset,
     return final
 
 
-def search_warnings(rank: dict[str, Any]) -> list[str]:
+def search_warnings(rank: dict[str, Any], schedule: dict[str, Any] | None = None) -> list[str]:
     """What a user must know about the choice before training it."""
+    out = []
+    if schedule is not None and schedule.get("learned_at", 0) is None:
+        out.append("the supernet's validation metric never rose above its starting level "
+                   "(search.gate_min_rise): no architecture decision rested on learned "
+                   "weights, and the pruning points were all taken at the last step. Give "
+                   "the search more steps (search.epochs) or a larger search.lr")
     if rank["is_fastest"]:
-        return [f"the chosen network is the fastest member of the search space "
-                f"({rank['latency_ms']:.1f} ms): latency decided alone. Lower eps_lat in a "
-                "--config, or give --latency-budget, to let accuracy count"]
-    return []
+        out.append(f"the chosen network is the fastest member of the search space "
+                   f"({rank['latency_ms']:.1f} ms): latency decided alone. Lower eps_lat in a "
+                   "--config, or give --latency-budget, to let accuracy count")
+    return out
 
 
 def _tables(out: Path, outcome) -> None:

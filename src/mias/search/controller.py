@@ -66,6 +66,7 @@ class SearchState:
     hpo: dict[str, Any] | None = None
     hpo_done: bool = False
     prunes_done: int = 0
+    learned_at: int | None = None
 
 
 @dataclass(frozen=True)
@@ -193,7 +194,8 @@ class MiasSearch:
     def _fresh(self) -> SearchState:
         return SearchState(step=0, mask=CandidateMask.full(self.space),
                            rng=np.random.default_rng(self.seed),
-                           stats=CandidateStats.empty(self.space, self.layers))
+                           stats=CandidateStats.empty(self.space, self.layers),
+                           learned_at=None if self.evaluator.trains else 0)
 
     def _save(self, st: SearchState) -> None:
         if self.checkpoint is None:
@@ -202,6 +204,7 @@ class MiasSearch:
                    "stats": st.stats.to_dict(), "archive": st.archive.to_list(),
                    "history": st.history, "pruning_log": st.pruning_log, "hpo": st.hpo,
                    "hpo_done": st.hpo_done, "prunes_done": st.prunes_done,
+                   "learned_at": st.learned_at,
                    "dist": self.dist.state_dict(),
                    "arch_opt": self.arch_opt.state_dict(), "torch_rng": torch.get_rng_state(),
                    "lagrange": self.lagrange,
@@ -224,7 +227,8 @@ class MiasSearch:
                            stats=CandidateStats.from_dict(d["stats"]),
                            archive=Archive.from_list(d["archive"]), history=d["history"],
                            pruning_log=d["pruning_log"], hpo=d["hpo"], hpo_done=d["hpo_done"],
-                           prunes_done=int(d.get("prunes_done", 0)))
+                           prunes_done=int(d.get("prunes_done", 0)),
+                           learned_at=d.get("learned_at"))
 
     # ---- the loop -----------------------------------------------------------------------
 
@@ -240,40 +244,71 @@ class MiasSearch:
                 self._save(st)
             row = self._step(st)
             st.step += 1
-            gate = self._gate(st)
-            pruned = gate is not None
-            if pruned:
+            if st.learned_at is None and self._has_learned(st):
+                st.learned_at = st.step
+            pruned = False
+            while (gate := self._gate(st)) is not None:
                 self._prune(st, self.schedule[st.prunes_done][1], gate)
                 st.prunes_done += 1
                 row["candidates_left"] = self._left(st.mask)
+                pruned = True
+            if pruned:
+                st.stats = CandidateStats.empty(self.space, self.layers)
             if pruned or st.step % self.steps_per_epoch == 0 or st.step == self.total_steps:
                 self._save(st)
             if self.on_step is not None:
                 self.on_step(st.step, row)
         return self._finish(st)
 
+    def _has_learned(self, st: SearchState) -> bool:
+        """Whether the smoothed validation metric has risen above its level over the first
+        `gate_window` steps by `gate_min_rise`, and by twice those steps' spread: scores of
+        weights still at chance say nothing about a candidate, a flat metric at chance
+        would pass for a plateau, and paths that merely differ must not pass for learning.
+        Exact scores (a table) have nothing to learn."""
+        if not self.evaluator.trains:
+            return True
+        w = self.settings.gate_window
+        values = [row["metric_mean"] for row in st.history]
+        if len(values) <= w:
+            return False
+        first = np.asarray(values[:w])
+        needed = max(self.settings.gate_min_rise, 2.0 * float(first.std(ddof=1)))
+        return smoothed(values, w)[-1] - float(first.mean()) >= needed
+
     def _gate(self, st: SearchState) -> dict[str, Any] | None:
         """Whether the next scheduled pruning happens now, and why.
 
         A pruning point is due at its scheduled step, but waits until the supernet has
-        stopped learning fast: the smoothed validation metric gained less than
-        `gate_min_gain` over the last `gate_window` steps. Decisions taken while every
-        path still improves would judge candidates on how early they learn. It waits at
-        most until the step before the next point (the last: the search's last step).
+        learned (`_has_learned`) and then stopped learning fast: the smoothed validation
+        metric gained less than `gate_min_gain` over the last `gate_window` steps.
+        Decisions taken while every path still improves would judge candidates on how
+        early they learn. Once learned, a point waits at most until the step before the
+        next point, and at least `gate_window` steps after the supernet learned or the
+        previous decision, so that each decision rests on fresh samples. A supernet that
+        never learns keeps every point to the last step, where the remaining ones are
+        taken on what the scores say then, with reason "not learned".
         """
         if st.prunes_done >= len(self.schedule):
             return None
         due, _ = self.schedule[st.prunes_done]
         if st.step < due:
             return None
-        later = [step for step, _ in self.schedule[st.prunes_done + 1:]]
-        deadline = (later[0] - 1) if later else self.total_steps
         s = self.settings
         ema = smoothed([row["metric_mean"] for row in st.history], s.gate_window)
         gain = (ema[-1] - ema[-1 - s.gate_window]) if len(ema) > s.gate_window else None
         record = {"scheduled_step": due, "step": st.step, "metric_ema": ema[-1] if ema else None,
                   "gain_over_window": gain, "window": s.gate_window,
-                  "min_gain": s.gate_min_gain}
+                  "min_gain": s.gate_min_gain, "learned_at": st.learned_at}
+        if st.learned_at is None:
+            return record | {"reason": "not learned"} if st.step >= self.total_steps else None
+        later = [step for step, _ in self.schedule[st.prunes_done + 1:]]
+        deadline = (later[0] - 1) if later else self.total_steps
+        if self.evaluator.trains:
+            last = max([st.learned_at, *(d["step"] for d in st.pruning_log)])
+            if st.step < self.total_steps and st.step - last < s.gate_window:
+                return None
+            deadline = min(self.total_steps, max(deadline, last + s.gate_window))
         if gain is not None and gain < s.gate_min_gain:
             return record | {"reason": "plateau"}
         if st.step >= deadline:
@@ -292,7 +327,8 @@ class MiasSearch:
 
     def _step(self, st: SearchState) -> dict[str, Any]:
         s = self.settings
-        learning = st.step >= self.warmup_steps and self.sampler_name == "learned"
+        learning = (st.step >= self.warmup_steps and self.sampler_name == "learned"
+                    and st.learned_at is not None)
         name = self.sampler_name if st.step >= self.warmup_steps else "uniform"
         k = 1 if self._single(st.mask) else s.paths_per_step
         archs = create_sampler(name).sample(self.space, st.mask, self.dist, k, st.rng)
@@ -382,7 +418,6 @@ class MiasSearch:
             if n != "depth":
                 for i in drops:
                     self.evaluator.prune(n, names[i])
-        st.stats = CandidateStats.empty(self.space, self.layers)
 
     def _depth_ms(self, mask: CandidateMask, depth_p: np.ndarray,
                   layer_p: dict[str, np.ndarray]) -> np.ndarray:
@@ -466,6 +501,7 @@ class MiasSearch:
                       "warmup_steps": self.warmup_steps, "hpo_step": self.hpo_step,
                       "prune_at": {str(k): v for k, v in sorted(self.prune_at.items())},
                       "pruned_at": sorted({d["step"] for d in st.pruning_log}),
+                      "learned_at": st.learned_at,
                       "sampler": self.sampler_name, "latency_budget_ms": self.budget})
 
     def latency_rank(self, arch: Architecture, draws: int = RANK_DRAWS) -> dict[str, Any]:

@@ -31,6 +31,10 @@ class Evaluator(ABC):
     """Scores architectures; `step` may also train (one search step over K paths)."""
 
     metric_label: str = "metric"
+    #: Whether scores come from weights still being trained (a supernet). Such scores say
+    #: nothing about a candidate until the validation metric has risen, so the search takes
+    #: no architecture decision before then; a table's scores are exact from the start.
+    trains: bool = False
 
     @abstractmethod
     def step(self, archs: Sequence[Architecture], step: int) -> list[PathScore]:

@@ -43,8 +43,8 @@ class Tunable(Protocol):
     def restore(self, snap: Any) -> None: ...
     def _val_batch(self) -> tuple[torch.Tensor, torch.Tensor]: ...
     def _optimizer(self, hparams: dict[str, float]) -> torch.optim.Optimizer: ...
-    def train_paths(self, archs: Sequence[Architecture], opt: torch.optim.Optimizer,
-                    eps_ce: float) -> Any: ...
+    def train_paths(self, archs: Sequence[Architecture],
+                    opt: torch.optim.Optimizer) -> Any: ...
     def evaluate_on(self, archs: Sequence[Architecture], x: torch.Tensor,
                     y: torch.Tensor) -> list[PathScore]: ...
 
@@ -88,7 +88,7 @@ def tune_supernet(ev: Tunable, storage: Path, mask: CandidateMask) -> dict[str, 
         for s in range(hpo.trial_steps):
             archs = create_sampler("uniform").sample(ev.data.space, mask, None,
                                                      ev.settings.paths_per_step, paths_rng)
-            ev.train_paths(archs, opt, ev.settings.eps_ce)
+            ev.train_paths(archs, opt)
             if (s + 1) % hpo.report_every == 0 or s + 1 == hpo.trial_steps:
                 value = float(np.mean([p.loss for p in ev.evaluate_on(probe, *probe_batch)]))
                 if not np.isfinite(value):

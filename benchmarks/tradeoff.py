@@ -1,0 +1,274 @@
+"""The search's trade-off: does ε_lat or a latency budget move the found network along
+accuracy against latency, and does it beat random networks of its own latency?
+
+For each task: synthesise, `mias prepare`, then one `mias search` → `mias train` → `mias
+evaluate` per point — the CLI as a user runs it, the preset's recipe for every network —
+over ≥ 3 values of ε_lat and ≥ 4 latency budgets spread over the space's range on the
+target (one of them a quarter of the DynUNet baseline's latency, when the space reaches it).
+Every point's evaluation trains `--controls` random architectures within ±10% of the found
+network's predicted latency with the same recipe and budget; the DynUNet baseline is trained
+once per task, at the first point, which also sets the budgets. Writes
+`benchmarks/results/tradeoff.json` and a plot of held-out Dice against target latency
+(found networks, their random controls, DynUNet).
+
+Judged, between trainings that did not fail (a structure at Dice 0 is a failed training):
+at every budget, found Dice ≥ the median of its controls, and ≥ their best at ≥ half the
+budgets; ≥ 3 distinct found networks whose Dice rises with latency within their CIs; at a
+quarter of DynUNet's latency, found Dice ≥ DynUNet's − 0.02.
+
+    .venv/bin/python benchmarks/tradeoff.py [--tasks hippocampus] [--eps 0.1 0.4 1.6]
+        [--budgets 4] [--controls 5] [--preset demo] [--target rpi3] [--work DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mias.atomic import read_json, write_json
+from mias.train.report_table import failed_models
+
+RESULTS = Path(__file__).parent / "results" / "tradeoff.json"
+UNET_FRACTION = 0.25
+UNET_MARGIN = 0.02
+
+
+def mias(*args: str) -> float:
+    """Run one `mias` command; its wall time in seconds."""
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "mias.cli.main", *args], check=True)
+    return time.perf_counter() - t0
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def run_point(name: str, prep: Path, data: Path, work: Path, args: argparse.Namespace, *,
+              eps_lat: float | None = None, budget: float | None = None,
+              unet: bool = False) -> dict[str, Any]:
+    """Search, train and evaluate one point of the sweep; its record."""
+    run = work / name
+    config = work / f"{name}.yaml"
+    overrides: dict[str, Any] = {"evaluate": {"baselines": ["random", *(["unet"] if unet
+                                                                       else [])],
+                                              "random_control": args.controls}}
+    if eps_lat is not None:
+        overrides["search"] = {"eps_lat": eps_lat}
+    config.write_text(yaml.safe_dump(overrides), encoding="utf-8")
+    seconds: dict[str, float] = {}
+    if not (run / "search" / "result.json").is_file():
+        cmd = ["search", str(prep), "--target", args.target, "--out", str(run), "--preset",
+               args.preset, "--config", str(config), "--seed", str(args.seed), "--device",
+               "cpu", "--overwrite"]
+        if budget is not None:
+            cmd += ["--latency-budget", f"{budget:.3f}"]
+        seconds["search"] = mias(*cmd)
+    if not (run / "final" / "model.pt").is_file():
+        seconds["train"] = mias("train", str(run), "--overwrite")
+    if not (run / "eval" / "metrics.json").is_file():
+        seconds["evaluate"] = mias("evaluate", str(run), "--data", str(data), "--overwrite")
+    result = read_json(run / "search" / "result.json")
+    metrics = read_json(run / "eval" / "metrics.json")
+    failed = failed_models(metrics)
+    models = metrics["models"]
+    controls = {n: _figures(e, n in failed) for n, e in models.items() if e["kind"] == "random"}
+    record = {"point": name, "eps_lat": result["config"]["search"]["eps_lat"],
+              "latency_budget_ms": budget, "arch_id": result["arch_id"],
+              "latency_rank": result["latency_rank"], "warnings": result["warnings"],
+              "learned_at": result["schedule"].get("learned_at"),
+              "pruned_at": result["schedule"]["pruned_at"], "seconds": seconds,
+              "found": _figures(models["mias"], "mias" in failed), "controls": controls}
+    if "unet" in models:
+        record["unet"] = _figures(models["unet"], "unet" in failed)
+    record["vs_controls"] = _vs_controls(record["found"], controls)
+    log(f"{name}: {record['arch_id']} {record['found']['latency_ms']:.1f} ms, Dice "
+        f"{record['found']['dice']:.3f}; controls {record['vs_controls']}")
+    return record
+
+
+def _figures(entry: dict[str, Any], failed: bool) -> dict[str, Any]:
+    summary = entry["summary"]
+    dice = summary["dice"]
+    target = (entry.get("latency") or {}).get("target") or {}
+    return {"dice": dice["value"], "ci": dice.get("ci") or [None, None],
+            "dice_per_structure": {s: (e.get("dice") or {}).get("value")
+                                   for s, e in (summary.get("structures") or {}).items()},
+            "failed": failed, "latency_ms": target.get("value"),
+            "latency_source": f"{target.get('source')} ({target.get('model')})",
+            "arch_id": entry.get("arch_id"), "steps": entry.get("steps"),
+            "seconds": entry.get("seconds")}
+
+
+def _vs_controls(found: dict[str, Any], controls: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    usable = [c["dice"] for c in controls.values() if not c["failed"] and c["dice"] is not None]
+    if not usable or found["failed"]:
+        return {"n": len(usable), "median": None, "best": None, "above_median": None,
+                "above_best": None,
+                "not_judged": "found network failed" if found["failed"] else "no control"}
+    median, best = statistics.median(usable), max(usable)
+    return {"n": len(usable), "median": median, "best": best,
+            "above_median": found["dice"] >= median, "above_best": found["dice"] >= best}
+
+
+def budgets_for(first: dict[str, Any], n: int) -> list[float]:
+    """`n` budgets across the space's range on the target, a quarter of DynUNet's latency
+    first when the space reaches it: geometric steps from 1.2× the fastest member to the
+    95th percentile of uniform draws."""
+    rank = first["latency_rank"]
+    low, high = 1.2 * rank["space_fastest_ms"], rank["space_p95_ms"]
+    out = []
+    unet_ms = (first.get("unet") or {}).get("latency_ms")
+    if unet_ms is not None and rank["space_fastest_ms"] < UNET_FRACTION * unet_ms:
+        out.append(UNET_FRACTION * unet_ms)
+    k = n - len(out)
+    ratio = (high / low) ** (1.0 / max(k - 1, 1))
+    out += [low * ratio ** i for i in range(k)]
+    return sorted(out)
+
+
+def judge(points: list[dict[str, Any]], unet: dict[str, Any] | None) -> dict[str, Any]:
+    budgets = [p for p in points if p["latency_budget_ms"] is not None]
+    judged = [p["vs_controls"] for p in budgets if p["vs_controls"]["above_median"] is not None]
+    out: dict[str, Any] = {
+        "budgets_judged": len(judged), "budgets": len(budgets),
+        "above_median_every_budget": bool(judged) and len(judged) == len(budgets)
+        and all(v["above_median"] for v in judged),
+        "above_best_share": (sum(v["above_best"] for v in judged) / len(judged)
+                             if judged else None)}
+    out["above_best_half"] = out["above_best_share"] is not None and \
+        out["above_best_share"] >= 0.5
+    distinct: dict[str, dict[str, Any]] = {}
+    for p in points:
+        if not p["found"]["failed"]:
+            distinct.setdefault(p["arch_id"], p["found"])
+    ordered = sorted(distinct.values(), key=lambda f: f["latency_ms"])
+    # rises within CIs: no faster network's lower bound above a slower one's upper bound
+    rises = all(not (a["ci"][0] is not None and b["ci"][1] is not None
+                     and a["ci"][0] > b["ci"][1])
+                for i, a in enumerate(ordered) for b in ordered[i + 1:])
+    out["distinct_networks"] = len(ordered)
+    out["dice_rises_with_latency_within_ci"] = rises
+    out["trade_off_met"] = len(ordered) >= 3 and rises
+    quarter = [p for p in budgets if unet is not None and p["latency_budget_ms"] is not None
+               and abs(p["latency_budget_ms"] - UNET_FRACTION * unet["latency_ms"]) < 1e-6]
+    if unet is None:
+        out["quarter_unet"] = {"met": None, "why": "DynUNet not evaluated"}
+    elif unet["failed"]:
+        out["quarter_unet"] = {"met": None, "why": "DynUNet training failed"}
+    elif not quarter:
+        out["quarter_unet"] = {"met": None, "why": "the space's fastest member is slower "
+                               "than a quarter of DynUNet's latency"}
+    else:
+        f = quarter[0]["found"]
+        out["quarter_unet"] = {"found_dice": f["dice"], "unet_dice": unet["dice"],
+                               "margin": UNET_MARGIN, "met": not f["failed"]
+                               and f["dice"] >= unet["dice"] - UNET_MARGIN}
+    return out
+
+
+def plot(task: str, points: list[dict[str, Any]], unet: dict[str, Any] | None,
+         target: str, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for p in points:
+        for c in p["controls"].values():
+            ax.plot(c["latency_ms"], c["dice"], "o", color="0.7", ms=4,
+                    mfc="none" if c["failed"] else "0.7")
+        f = p["found"]
+        ax.errorbar(f["latency_ms"], f["dice"], yerr=[[f["dice"] - f["ci"][0]],
+                                                      [f["ci"][1] - f["dice"]]],
+                    fmt="s" if p["latency_budget_ms"] is not None else "D", color="C0",
+                    capsize=3)
+        ax.annotate(p["point"], (f["latency_ms"], f["dice"]), fontsize=7,
+                    xytext=(4, 4), textcoords="offset points")
+    if unet is not None:
+        ax.errorbar(unet["latency_ms"], unet["dice"], yerr=[[unet["dice"] - unet["ci"][0]],
+                                                            [unet["ci"][1] - unet["dice"]]],
+                    fmt="^", color="C3", capsize=3, label="DynUNet baseline")
+    ax.plot([], [], "s", color="C0", label="MIAS, latency budget")
+    ax.plot([], [], "D", color="C0", label="MIAS, ε_lat")
+    ax.plot([], [], "o", color="0.7", label="random control (hollow: failed)")
+    ax.set_xscale("log")
+    ax.set_xlabel(f"latency on {target} (ms, estimated unless measured there)")
+    ax.set_ylabel("held-out Dice (95% CI)")
+    ax.set_title(f"Search trade-off — {task}")
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def run_task(task: str, work: Path, args: argparse.Namespace) -> dict[str, Any]:
+    data, prep = work / task / "data", work / task / "prep"
+    if not data.is_dir():
+        mias("synth", task, "--out", str(data), "--cases", str(args.cases), "--seed",
+             str(args.seed))
+    if not prep.is_dir():
+        mias("prepare", str(data), "--out", str(prep))
+    first = run_point(f"eps{args.eps[0]:g}", prep, data, work / task, args,
+                      eps_lat=args.eps[0], unet=True)
+    unet = first.get("unet")
+    jobs = [{"name": f"eps{eps:g}", "eps_lat": eps} for eps in args.eps[1:]]
+    jobs += [{"name": f"budget{b:.0f}ms", "budget": b} for b in budgets_for(first, args.budgets)]
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        rest = list(pool.map(lambda j: run_point(j["name"], prep, data, work / task, args,
+                                                 eps_lat=j.get("eps_lat"),
+                                                 budget=j.get("budget")), jobs))
+    points = [first, *rest]
+    return {"task": task, "points": points, "unet": unet, "judged": judge(points, unet),
+            "nnunet": "not installed here (pip install .[nnunet]): not in this sweep"}
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--tasks", nargs="+", default=["hippocampus"],
+                   choices=["hippocampus", "braintumour"])
+    p.add_argument("--eps", nargs="+", type=float, default=[0.1, 0.4, 1.6])
+    p.add_argument("--budgets", type=int, default=4)
+    p.add_argument("--controls", type=int, default=5)
+    p.add_argument("--jobs", type=int, default=1,
+                   help="points run at once after the first (each gets a share of the cores: "
+                   "time-budgeted trainings then take fewer steps, alike within a point)")
+    p.add_argument("--preset", default="demo")
+    p.add_argument("--target", default="rpi3")
+    p.add_argument("--cases", type=int, default=40)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--work", type=Path, help="keep the work here, and resume from it")
+    p.add_argument("--out", type=Path, default=RESULTS)
+    args = p.parse_args()
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="mias-tradeoff-") as tmp:
+        work = args.work or Path(tmp)
+        results = [run_task(t, work, args) for t in args.tasks]
+    for r in results:
+        plot(r["task"], r["points"], r["unet"], args.target,
+             args.out.with_name(f"{args.out.stem}-{r['task']}.png"))
+    write_json(args.out, {"schema_version": 1, "preset": args.preset, "target": args.target,
+                          "cases": args.cases, "seed": args.seed, "eps": args.eps,
+                          "controls": args.controls,
+                          "machine": {"python": platform.python_version(),
+                                      "processor": platform.processor() or platform.machine()},
+                          "wall_s": round(time.perf_counter() - started, 1),
+                          "results": results})
+    for r in results:
+        log(f"{r['task']}: {r['judged']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
