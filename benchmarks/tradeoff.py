@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -37,17 +36,11 @@ import yaml
 
 from mias.atomic import read_json, write_json
 from mias.train.report_table import failed_models
+from search_vs_baselines import mias  # the same CLI runner, beside this script
 
 RESULTS = Path(__file__).parent / "results" / "tradeoff.json"
 UNET_FRACTION = 0.25
 UNET_MARGIN = 0.02
-
-
-def mias(*args: str) -> float:
-    """Run one `mias` command; its wall time in seconds."""
-    t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "mias.cli.main", *args], check=True)
-    return time.perf_counter() - t0
 
 
 def log(message: str) -> None:

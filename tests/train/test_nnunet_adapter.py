@@ -155,7 +155,7 @@ def _make_predictor(api: Api) -> type:
                                                  use_folds: tuple | None,
                                                  checkpoint_name: str = "checkpoint_final.pth"):
             raise RuntimeError("looks the trainer class up by name, which imports timm and "
-                               "torchvision: broken beside torch 2.13 (FIELD-NOTES)")
+                               "torchvision: broken beside torch 2.13")
 
         def manual_initialization(self, network: nn.Module, plans_manager, configuration_manager,
                                   parameters: list[dict] | None, dataset_json: dict,

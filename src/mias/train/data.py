@@ -110,8 +110,7 @@ def fit_patch(patch: Sequence[int] | None, shape: Sequence[int], divisor: Sequen
               max_voxels: int | None = None) -> tuple[int, ...]:
     """The training patch: the requested size (or the input scaled down evenly to about
     `max_voxels`, which serves 2D and 3D tasks alike), capped by the input and made a
-    multiple of the network's total stride per axis (MONAI's UNet fails otherwise;
-    FIELD-NOTES)."""
+    multiple of the network's total stride per axis (MONAI's UNet fails otherwise)."""
     if patch is not None and len(patch) != len(shape):
         raise InputError(None, f"patch {list(patch)} has {len(patch)} axes, the input has "
                          f"{len(shape)}", "give one patch size per spatial axis, or use "

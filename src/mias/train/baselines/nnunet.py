@@ -5,7 +5,7 @@ original scans, so its predictions come back on the grid we score on), runs its 
 fingerprinting, planning and preprocessing (`plan_and_preprocess_api`), trains
 `nnUNetTrainer_5epochs` (with the preset's `nnunet_epochs`) on fold 0 = our train/held-out
 split (`splits_final.json`), and predicts the held-out cases with its sliding-window
-predictor. As shared/FIELD-NOTES.md records, the torchvision wheel that `pip` pulls beside
+predictor. The torchvision wheel that `pip` pulls beside
 torch 2.13 cannot be imported, and nnU-Net's look-up of a trainer class by name imports
 every trainer (timm's among them) and fails. So the trainer class is imported directly, and
 the predictor is given the trained network (`manual_initialization`) instead of looking
