@@ -6,8 +6,9 @@ evaluate` per point — the CLI as a user runs it, the preset's recipe for every
 over ≥ 3 values of ε_lat and ≥ 4 latency budgets spread over the space's range on the
 target (one of them a quarter of the DynUNet baseline's latency, when the space reaches it).
 Every point's evaluation trains `--controls` random architectures within ±10% of the found
-network's predicted latency with the same recipe and budget; the DynUNet baseline is trained
-once per task, at the first point, which also sets the budgets. Writes
+network's predicted latency with the same recipe and budget (the preset's steps; its
+wall-clock cap is lifted so that points run side by side train alike); the DynUNet
+baseline is trained once per task, at the first point, which also sets the budgets. Writes
 `benchmarks/results/tradeoff.json` and a plot of held-out Dice against target latency
 (found networks, their random controls, DynUNet).
 
@@ -53,9 +54,12 @@ def run_point(name: str, prep: Path, data: Path, work: Path, args: argparse.Name
     """Search, train and evaluate one point of the sweep; its record."""
     run = work / name
     config = work / f"{name}.yaml"
+    # the preset's step budget without its wall-clock cap: points run side by side share
+    # the cores, and a time cap would hand their networks different numbers of steps
     overrides: dict[str, Any] = {"evaluate": {"baselines": ["random", *(["unet"] if unet
                                                                        else [])],
-                                              "random_control": args.controls}}
+                                              "random_control": args.controls},
+                                 "train": {"time_budget_min": None}}
     if eps_lat is not None:
         overrides["search"] = {"eps_lat": eps_lat}
     config.write_text(yaml.safe_dump(overrides), encoding="utf-8")

@@ -70,13 +70,14 @@ class ExactTable(Evaluator):
 
 
 def search(space: SearchSpace, eps_lat: float, *, budget: float | None = None,
-           latency_term: str = "max") -> MiasSearch:
+           latency_term: str = "max", references: dict[str, float] | None = None
+           ) -> MiasSearch:
     settings = load_preset("demo").search.model_copy(update={
         "epochs": 6, "steps_per_epoch": 25, "paths_per_step": 4, "warmup_epochs": 0,
         "eps_ce": 1.0, "eps_lat": eps_lat, "arch_lr": 0.1, "latency_term": latency_term,
         "hpo": load_preset("demo").search.hpo.model_copy(update={"enabled": False})})
     return MiasSearch(space, ExactTable(), WidthLatency(), settings, seed=0,
-                      steps_per_epoch=25, latency_budget_ms=budget)
+                      steps_per_epoch=25, latency_budget_ms=budget, references=references)
 
 
 def test_without_a_latency_term_the_better_of_two_equally_fast_candidates_wins(space):
@@ -133,9 +134,12 @@ def test_the_choice_states_its_latency_rank_and_warns_when_it_is_the_fastest(spa
     assert fast.latency_rank["is_fastest"] and fast.latency_rank["faster_share"] == 0.0
     (warning,) = search_warnings(fast.latency_rank)
     assert "fastest member" in warning and "--latency-budget" in warning
-    slow = search(space, eps_lat=0.0).run()
+    slow = search(space, eps_lat=0.0, references={"unet": 0.0, "huge": 1e9}).run()
     assert not slow.latency_rank["is_fastest"] and slow.latency_rank["faster_share"] > 0.5
     assert search_warnings(slow.latency_rank) == []
+    refs = slow.latency_rank["references"]
+    assert refs["unet"] == {"latency_ms": 0.0, "space_faster_share": 0.0}
+    assert refs["huge"]["space_faster_share"] == 1.0
 
 
 def test_the_expected_latency_of_one_path_is_exact_and_charges_the_next_layers(space):

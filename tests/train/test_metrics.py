@@ -133,3 +133,19 @@ def test_volume_errors_and_bland_altman_by_hand():
     sd = diffs.std(ddof=1)
     assert m["bland_altman_loa_mm3"] == pytest.approx(
         [diffs.mean() - 1.96 * sd, diffs.mean() + 1.96 * sd])
+
+
+def test_soft_dice_pools_the_batch_so_a_patch_without_the_structure_counts_its_false_positives():
+    import torch
+
+    from mias.train.scoring import soft_dice
+
+    target = torch.zeros(2, 4, 4, dtype=torch.long)
+    target[0, :2, :2] = 1                       # 4 voxels in the first patch, none in the second
+    exact = torch.full((2, 2, 4, 4), -20.0)
+    exact[:, 0] = 20.0
+    exact[0, 1, :2, :2], exact[0, 0, :2, :2] = 20.0, -20.0
+    assert soft_dice(exact, target) == pytest.approx(1.0, abs=1e-4)
+    noisy = exact.clone()
+    noisy[1, 1, :2, :2], noisy[1, 0, :2, :2] = 20.0, -20.0   # 4 false positives in patch 2
+    assert soft_dice(noisy, target) == pytest.approx(2 * 4 / (4 + 8), abs=1e-4)

@@ -22,15 +22,17 @@ import torch
 from mias import __version__
 from mias.atomic import atomic_file, resumable_dir, write_json
 from mias.errors import InputError
-from mias.hardware.devices import resolve_device
+from mias.hardware.devices import DeviceProfile, resolve_device
 from mias.hardware.lut import LatencyTable, lut_path
 from mias.hardware.predictors import default_predictor
 from mias.presets import Preset
 from mias.search.controller import MiasSearch, StepHook
 from mias.search.plots import progress_png
 from mias.search.supernet_evaluator import SupernetEvaluator
+from mias.train.baselines.unet import fixed_unet
 from mias.train.data import PreparedData
 from mias.train.device import torch_device
+from mias.train.latency import target_estimate
 from mias.train.scoring import Scorer
 
 RESULT_SCHEMA_VERSION = 1
@@ -59,7 +61,7 @@ def search(prep: str | Path, run: str | Path, *, target: str, preset: Preset,
         raise InputError(None, f"--seed must be >= 0, got {seed}", "pass e.g. --seed 0")
     prep, run = Path(prep), Path(run)
     data = PreparedData.load(prep)
-    _, predictor, provenance = load_latency(prep, target)
+    profile, predictor, provenance = load_latency(prep, target)
     scorer = Scorer.for_task(data.task, preset.metric.name, preset.metric.beta,
                              soft=preset.search.soft_metric)
     s = preset.search
@@ -76,7 +78,8 @@ def search(prep: str | Path, run: str | Path, *, target: str, preset: Preset,
                                       hpo_storage=tmp / "hpo.db")
         engine = MiasSearch(data.space, evaluator, predictor, s, seed=seed,
                             steps_per_epoch=steps_per_epoch, latency_budget_ms=latency_budget_ms,
-                            checkpoint=tmp / "checkpoint.pt", on_step=on_step)
+                            checkpoint=tmp / "checkpoint.pt", on_step=on_step,
+                            references=baseline_latencies(data, profile, target))
         if on_start is not None:
             on_start({"total_steps": engine.total_steps, "resumed": resumed,
                       "reference_ms": engine.latency.reference_ms, "device": dev.type,
@@ -101,11 +104,7 @@ def search(prep: str | Path, run: str | Path, *, target: str, preset: Preset,
             "schedule": outcome.schedule, "evaluated_paths": len(outcome.archive),
             "latency_rank": outcome.latency_rank,
             "warnings": search_warnings(outcome.latency_rank, outcome.schedule),
-            "loss": {"formula": "L = eps_ce * TSL + eps_lat * T / reference_ms",
-                     "T": "sum over layers of the slowest block the step's K paths ran there",
-                     "gradient": "E[T] over K draws in closed form; TSL by REINFORCE with a "
-                                 "leave-one-out baseline", "eps_ce": s.eps_ce,
-                     "eps_lat": s.eps_lat},
+            "loss": loss_record(s, latency_budget_ms),
             "prep": str(prep.resolve()), "target": provenance["device"], "seed": seed,
             "device": dev.type, "config": config, "data_fingerprint": data.fingerprint,
         }
@@ -122,6 +121,40 @@ def search(prep: str | Path, run: str | Path, *, target: str, preset: Preset,
                                          "wall_s_this_invocation": time.perf_counter() - started,
                                          "resumed": resumed})
     return final
+
+
+def baseline_latencies(data: PreparedData, profile: DeviceProfile,
+                       target: str) -> dict[str, float]:
+    """Where the baselines `mias evaluate` trains fall in this space's latency range: the
+    nnU-Net-topology DynUNet's whole-graph roofline estimate on the target (none when the
+    plan has no down-sampling stage or the profile has no roofline figures)."""
+    if data.task.kind != "segmentation" or len(data.space.stages) < 2:
+        return {}
+    net, _ = fixed_unet(data.space, profile)
+    example = torch.zeros(1, data.task.in_channels, *data.task.input_shape)
+    figure = target_estimate(net, example, target)["target"]
+    return {} if figure is None else {"unet": float(figure["value"])}
+
+
+def loss_record(s: Any, latency_budget_ms: float | None) -> dict[str, Any]:
+    """The architecture objective this search optimised, in words a reader can check."""
+    terms = {"max": "T: sum over layers of the slowest block the step's K paths ran there "
+                    "(the paper's term), E[T] over K draws in closed form",
+             "path": "T: the expected latency of one path drawn from the distribution (the "
+                     "network that is deployed), a wider block charged for what it costs "
+                     "the layers after it"}
+    record = {"formula": "L = eps_ce * TSL + eps_lat * T / reference_ms",
+              "T": terms[s.latency_term], "latency_term": s.latency_term,
+              "gradient": "TSL by REINFORCE with advantages standardised per step; T in "
+                          "closed form", "eps_ce": s.eps_ce, "eps_lat": s.eps_lat}
+    if latency_budget_ms is not None:
+        record |= {"formula": "L = eps_ce * TSL + lambda * E[one path] / reference_ms",
+                   "T": terms["path"], "latency_term": "path",
+                   "budget_ms": latency_budget_ms,
+                   "lambda": "a Lagrange multiplier that grows while the expected deployed "
+                             "path is over the budget and shrinks to 0 below it (eps_lat is "
+                             "not used)"}
+    return record
 
 
 def search_warnings(rank: dict[str, Any], schedule: dict[str, Any] | None = None) -> list[str]:

@@ -124,8 +124,10 @@ class MiasSearch:
     def __init__(self, space: SearchSpace, evaluator: Evaluator, predictor: LatencyPredictor,
                  settings: SearchSettings, *, seed: int, steps_per_epoch: int,
                  sampler: str = "learned", latency_budget_ms: float | None = None,
-                 checkpoint: Path | None = None, on_step: StepHook | None = None) -> None:
+                 checkpoint: Path | None = None, on_step: StepHook | None = None,
+                 references: dict[str, float] | None = None) -> None:
         self.space = space
+        self.references = dict(references or {})
         self.evaluator = evaluator
         self.predictor = predictor
         self.latency = LatencyModel(space, predictor)
@@ -517,7 +519,11 @@ class MiasSearch:
         return {"latency_ms": mine, "faster_share": float(np.mean(values < mine)),
                 "draws": draws, "space_fastest_ms": self.figure(fastest).value,
                 "space_fastest_id": fastest.id, "space_median_ms": float(np.median(values)),
-                "space_p95_ms": float(np.quantile(values, 0.95)), "is_fastest": bool(is_fastest)}
+                "space_p95_ms": float(np.quantile(values, 0.95)),
+                "space_max_drawn_ms": float(values.max()), "is_fastest": bool(is_fastest),
+                "references": {name: {"latency_ms": ms,
+                                      "space_faster_share": float(np.mean(values < ms))}
+                               for name, ms in self.references.items()}}
 
     def _entry(self, arch: Architecture, metric: float, evaluations: int,
                basis: str) -> dict[str, Any]:

@@ -27,7 +27,13 @@ from mias.search.evaluator import Evaluator, PathScore
 from mias.search.hpo import tune_supernet
 from mias.search.state import CandidateMask
 from mias.space import Architecture, Supernet
-from mias.train.data import PatchSampler, PreparedData, fit_patch, total_stride, whole_cases
+from mias.train.data import (
+    PatchSampler,
+    PreparedData,
+    fit_patch,
+    total_stride,
+    whole_cases,
+)
 from mias.train.losses import task_loss
 from mias.train.scoring import Scorer
 
@@ -53,8 +59,11 @@ class SupernetEvaluator(Evaluator):
         self.train_sampler = PatchSampler(data.split("train"), data.task, patch,
                                           augment=settings.augment, seed=seed,
                                           foreground=settings.foreground)
+        # validation patches are drawn as the training ones are (a share on a structure,
+        # the rest uniform and pad-aware): patches always centred on the structure hide the
+        # false positives elsewhere that dominate a whole volume's Dice
         self.val_sampler = PatchSampler(data.split("val"), data.task, patch, augment=False,
-                                        seed=seed + 1, foreground=1.0)
+                                        seed=seed + 1, foreground=settings.foreground)
         self.hparams = {"lr": settings.lr, "momentum": settings.momentum,
                         "weight_decay": settings.weight_decay}
         self.optimizer = self._optimizer(self.hparams)

@@ -83,13 +83,19 @@ def network_latency(net: nn.Module, example: torch.Tensor, onnx_path: Path,
                     target: str) -> dict[str, Any]:
     """ONNX export, host measurement and target roofline estimate of one network."""
     network_onnx(net, example, onnx_path)
+    return target_estimate(net, example, target) | {"onnx": onnx_path.name,
+                                                     "host": measure_host(onnx_path)}
+
+
+def target_estimate(net: nn.Module, example: torch.Tensor, target: str) -> dict[str, Any]:
+    """Parameters, whole-graph FLOPs and the target's roofline figure of one network."""
     params = sum(p.numel() for p in net.parameters())
     flops = network_flops(net, example)
     with torch.no_grad():
         out = net.cpu().eval()(example)
     traffic = (params + example.numel() + out.numel()) * FLOAT32_BYTES
-    return {"params": int(params), "flops": flops, "onnx": onnx_path.name,
-            "host": measure_host(onnx_path), "target": roofline_figure(flops, traffic, target)}
+    return {"params": int(params), "flops": flops,
+            "target": roofline_figure(flops, traffic, target)}
 
 
 def sklearn_latency(model: Any, n_features: int, n_rows: int, onnx_path: Path,

@@ -96,12 +96,15 @@ def dice(pred: torch.Tensor, target: torch.Tensor, classes: int) -> float:
 
 
 def soft_dice(logits: torch.Tensor, target: torch.Tensor) -> float:
-    """Mean foreground Dice of the softmax probabilities (1 − MONAI's Dice loss, per case).
+    """Mean foreground Dice of the softmax probabilities over the batch pooled as one
+    volume (1 − MONAI's batch Dice loss).
 
     The search ranks sub-networks long before their hard masks find a small structure:
-    early on every path's hard Dice is 0 while their probabilities already differ.
+    early on every path's hard Dice is 0 while their probabilities already differ. Pooled,
+    a patch without the structure adds its false positives to the denominator, as the same
+    voxels would in a whole volume, instead of scoring a near-0 case of its own.
     """
-    loss = DiceLoss(include_background=False, to_onehot_y=True, softmax=True,
+    loss = DiceLoss(include_background=False, to_onehot_y=True, softmax=True, batch=True,
                     reduction="none")(logits, target.unsqueeze(1))
     return float(1.0 - loss.mean())
 
