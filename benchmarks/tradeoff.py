@@ -121,13 +121,16 @@ def _vs_controls(found: dict[str, Any], controls: dict[str, dict[str, Any]]) -> 
 def budgets_for(first: dict[str, Any], n: int) -> list[float]:
     """`n` budgets across the space's range on the target, a quarter of DynUNet's latency
     first when the space reaches it: geometric steps from 1.2× the fastest member to the
-    95th percentile of uniform draws."""
+    95th percentile of uniform draws (to their median when the quarter budget already
+    covers the slow end)."""
     rank = first["latency_rank"]
     low, high = 1.2 * rank["space_fastest_ms"], rank["space_p95_ms"]
     out = []
     unet_ms = (first.get("unet") or {}).get("latency_ms")
     if unet_ms is not None and rank["space_fastest_ms"] < UNET_FRACTION * unet_ms:
         out.append(UNET_FRACTION * unet_ms)
+        if out[0] > rank["space_median_ms"]:
+            high = rank["space_median_ms"]
     k = n - len(out)
     ratio = (high / low) ** (1.0 / max(k - 1, 1))
     out += [low * ratio ** i for i in range(k)]
