@@ -26,7 +26,8 @@ from mias.errors import InputError
 from mias.space import Architecture, SearchSpace
 
 SHIPPED_TABLE = "mednasbench.parquet"
-JSON_COLUMNS = ("dice_by_structure", "jaccard_by_structure", "hd95_by_structure")
+JSON_COLUMNS = ("dice_by_structure", "jaccard_by_structure", "hd95_by_structure",
+                "empty_cases_by_structure")
 
 
 def shipped_table_path() -> Path:

@@ -18,7 +18,7 @@ from typing import Any
 
 from mias.atomic import read_json, write_json
 
-CELL_SCHEMA_VERSION = 1
+CELL_SCHEMA_VERSION = 2  # 2: nnU-Net's convention for empty structures
 
 
 @dataclass(frozen=True)

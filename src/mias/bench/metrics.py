@@ -1,7 +1,10 @@
 """Task metrics of one trained network on the validation split (MONAI, scikit-learn).
 
-Segmentation: Dice and Jaccard per structure (MONAI `compute_dice`, `ignore_empty=False`:
-a structure absent from both prediction and truth scores 1), HD95 per structure in mm
+Segmentation: Dice and Jaccard per structure (MONAI `compute_dice`) by nnU-Net's
+convention: a structure absent from both prediction and truth is left out of that case's
+mean and counted (`empty_cases_by_structure`), one present on one side only scores 0 — so a
+network that predicts nothing scores 0 wherever the structure exists, never 1. HD95 per
+structure in mm
 (MONAI, with the prepared spacing; NaN where a structure is missing on either side), and,
 where the task has a lesion label, case-level detection (lesion present in the truth vs at
 least `min_voxels` predicted). Classification: precision, recall, F1, accuracy.
@@ -17,7 +20,7 @@ from monai.metrics import compute_dice, compute_hausdorff_distance
 from sklearn.metrics import accuracy_score, precision_recall_fscore_support
 
 from mias.records import TaskSpec
-from mias.train.scoring import one_hot
+from mias.train.scoring import empty_as_nan, one_hot
 
 
 def _mean(values: list[float]) -> float:
@@ -37,18 +40,22 @@ def segmentation_metrics(logits: torch.Tensor, target: torch.Tensor, task: TaskS
     classes = logits.shape[1]
     pred = logits.argmax(1)
     p1, t1 = one_hot(pred, classes), one_hot(target, classes)
-    dice = compute_dice(p1, t1, include_background=False, ignore_empty=False)
+    dice = empty_as_nan(compute_dice(p1, t1, include_background=False, ignore_empty=False),
+                        p1, t1)
     hd = compute_hausdorff_distance(p1, t1, include_background=False, percentile=95,
                                     spacing=list(task.spacing))
     hd = torch.where(torch.isfinite(hd), hd, torch.full_like(hd, float("nan")))
     names = list(task.label_names[1:])
-    per_dice = {n: float(torch.nanmean(dice[:, i])) for i, n in enumerate(names)}
+    jaccard = dice / (2.0 - dice)
+    per_dice = {n: _mean(dice[:, i].tolist()) for i, n in enumerate(names)}
+    per_jac = {n: _mean(jaccard[:, i].tolist()) for i, n in enumerate(names)}
     per_hd = {n: _mean(hd[:, i].tolist()) for i, n in enumerate(names)}
-    per_jac = {n: d / (2.0 - d) for n, d in per_dice.items()}
     out: dict[str, Any] = {
         "dice": _mean(list(per_dice.values())), "jaccard": _mean(list(per_jac.values())),
         "hd95_mm": _mean(list(per_hd.values())), "dice_by_structure": per_dice,
         "jaccard_by_structure": per_jac, "hd95_by_structure": per_hd,
+        "empty_cases_by_structure": {n: int(torch.isnan(dice[:, i]).sum())
+                                     for i, n in enumerate(names)},
     }
     if lesion is not None:
         value = task.label_names.index(lesion)

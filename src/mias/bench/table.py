@@ -28,12 +28,16 @@ COLUMNS: dict[str, str] = {
     "depth": "number of down-samplings",
     "metric": "the task's target metric on the validation split (Dice or F-beta)",
     "metric_name": "label of `metric`",
-    "dice": "mean foreground Dice (MONAI, empty-empty scores 1)",
-    "jaccard": "mean foreground Jaccard = Dice / (2 − Dice)",
+    "dice": "mean foreground Dice (MONAI) by nnU-Net's convention: a structure absent from "
+            "both prediction and truth is left out of that case's mean, one present on one "
+            "side only scores 0",
+    "jaccard": "mean foreground Jaccard, Dice / (2 − Dice) per case and structure",
     "hd95_mm": "mean 95th-percentile Hausdorff distance in mm (NaN-skipping)",
     "dice_by_structure": "JSON: Dice per label",
     "jaccard_by_structure": "JSON: Jaccard per label",
     "hd95_by_structure": "JSON: HD95 (mm) per label",
+    "empty_cases_by_structure": "JSON: per label, validation cases left out of its mean "
+                                "(absent from both prediction and truth)",
     "detection_precision": "case-level detection precision (lesion tasks, detection)",
     "detection_recall": "case-level detection recall",
     "detection_f1": "case-level detection F1",
