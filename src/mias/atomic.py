@@ -76,8 +76,9 @@ def resumable_dir(final: str | Path, fingerprint: str, *, overwrite: bool = Fals
     `fingerprint` hashes the run's settings: a partial directory left by a run with other
     settings is discarded, so stale partial work never accumulates. Within a resumed
     partial, each item must still be checked against its own inputs (`mias.ledger`). Bad
-    input (`InputError`) or an interrupt discards the partial: there is nothing worth
-    resuming from input that has to be fixed first. Yields `(partial_dir, resumed)`.
+    input (`InputError`) discards the partial: there is nothing worth resuming from input
+    that has to be fixed first. Ctrl-C keeps it, as `kill -9` does. Yields
+    `(partial_dir, resumed)`.
     """
     final = Path(final)
     check_output(final, overwrite=overwrite, inputs=inputs, exists_fix=exists_fix)

@@ -13,6 +13,7 @@ import yaml
 from tests.pipeline.hostile import build_finished, mias, snapshot
 from tests.report.tiny import CONFIG
 
+from mias.atomic import read_json
 from mias.hardware.devices import resolve_device
 from mias.hardware.energy import energy_or_reason
 from mias.hardware.figures import Figure
@@ -89,10 +90,11 @@ def test_ctrl_c_in_train_keeps_the_checkpoint_and_resume_continues(run, monkeypa
     with monkeypatch.context() as patch:
         patch.setattr(progress, "stage_progress", interrupting)
         rc, text = mias("train", run, "--overwrite", "--steps", "4")
-    assert rc == 130 and f"mias train {run} --resume" in text
+    assert rc == 130 and "run the same command again" in text
     assert (run / ".final.partial" / "checkpoint.pt").is_file()
-    rc, text = mias("train", run, "--overwrite", "--steps", "4", "--resume")
+    rc, text = mias("train", run, "--overwrite", "--steps", "4")
     assert rc == 0, text[-2000:]
+    assert read_json(run / "final" / "metrics.json")["resumed_at"] is not None
     assert not (run / ".final.partial").exists()
     assert snapshot(run / "search") == search_before
 

@@ -49,10 +49,23 @@ def test_resume_after_simulated_crash_gives_identical_weights(hippo_prep, small_
     with pytest.raises(_Crash):
         train_final(run, progress=crash)
     assert not (run / "final").exists()
-    out = train_final(run, resume=True)
+    out = train_final(run)
     assert read_json(out / "metrics.json")["resumed_at"] == 2
     assert _same(ModelFile.load(out / "model.pt").state_dict,
                  ModelFile.load(ref / "model.pt").state_dict)
+
+
+def test_restart_discards_the_interrupted_training(hippo_prep, small_arch, tmp_path):
+    run = write_search_result(tmp_path / "run", hippo_prep, small_arch)
+
+    def crash(stage: str, done: int, total: int) -> None:
+        if done == 3:
+            raise _Crash
+
+    with pytest.raises(_Crash):
+        train_final(run, progress=crash)
+    out = train_final(run, restart=True)
+    assert read_json(out / "metrics.json").get("resumed_at") is None
 
 
 def test_inherited_init_starts_from_the_supernet(hippo_prep, small_arch, tmp_path):

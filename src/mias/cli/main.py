@@ -90,9 +90,7 @@ def interrupted_note(args: argparse.Namespace) -> str:
     name = f"{args.command} {getattr(args, 'bench_command', '')}".strip()
     if name not in RESUMABLE:
         return "nothing was written (outputs appear only when complete); run the command again"
-    how = f"run `mias train {args.run} --resume`" if name == "train" else \
-        "run the same command again"
-    return f"the work finished so far is kept; to resume, {how}"
+    return "the work finished so far is kept; to resume, run the same command again"
 
 
 @contextlib.contextmanager

@@ -168,7 +168,7 @@ def stages(args: argparse.Namespace) -> list[Stage]:
               lambda o: search_cli.run(ns(**vars(args) | {"prep": prep, "out": run_dir,
                                                           "overwrite": o}))),
         Stage("train", lambda: (run_dir / "final" / "model.pt").is_file(),
-              lambda o: train_cli.run(ns(run=run_dir, init=None, resume=True, device=dev,
+              lambda o: train_cli.run(ns(run=run_dir, init=None, restart=False, device=dev,
                                          overwrite=o))),
         Stage("evaluate", lambda: (run_dir / "eval" / "metrics.json").is_file(),
               lambda o: evaluate_cli.run(ns(run=run_dir, data=args.data, device=dev,

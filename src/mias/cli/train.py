@@ -19,8 +19,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                         help="train for N steps (default: the preset's epochs × steps)")
     budget.add_argument("--time-budget", type=positive("minutes"), metavar="MIN",
                         help="train for MIN minutes; the schedule decays to that time")
-    p.add_argument("--resume", action="store_true",
-                   help="continue an interrupted training from its last epoch checkpoint")
+    again = p.add_mutually_exclusive_group()
+    again.add_argument("--resume", action="store_true",
+                       help="continue an interrupted training from its last epoch checkpoint "
+                       "(the same command resumes anyway; this only says so explicitly)")
+    again.add_argument("--restart", action="store_true",
+                       help="discard an interrupted training's checkpoint and start over")
     add_device(p)
     p.add_argument("--overwrite", action="store_true", help="replace an existing RUN/final")
     p.set_defaults(func=run)
@@ -32,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     from mias.train.final import train_final
 
     with stage_progress() as update:
-        out = train_final(args.run, init=args.init, resume=args.resume, device=args.device,
+        out = train_final(args.run, init=args.init, restart=args.restart, device=args.device,
                           overwrite=args.overwrite, progress=update,
                           steps=getattr(args, "steps", None),
                           time_budget_min=getattr(args, "time_budget", None))

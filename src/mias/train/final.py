@@ -6,8 +6,9 @@ budget replaceable by `--steps N` or `--time-budget MIN`. The learning rate, mom
 weight decay the search tuned (`RUN/search/result.json`, `hpo.chosen`) replace the preset's
 when both train with SGD (a rate tuned for SGD means nothing to AdamW); metrics.json says
 which values were used and where they came from. The work happens in a resumable partial
-folder with a checkpoint every epoch; `--resume` continues an interrupted training to
-exactly the weights an uninterrupted one reaches, and the finished folder (model.pt,
+folder with a checkpoint every epoch: the same command continues an interrupted training
+(Ctrl-C or `kill -9`) to exactly the weights an uninterrupted one reaches (`--restart`
+starts over), and the finished folder (model.pt,
 metrics.json, progress.png, augmentations.jsonl: every sample's case, patch and drawn
 augmentation) is renamed into place at once.
 """
@@ -102,7 +103,7 @@ def final_settings(record: SearchRecord, *, steps: int | None = None,
                       "optimizer": settings.optimizer}
 
 
-def train_final(run: str | Path, *, init: str | None = None, resume: bool = False,
+def train_final(run: str | Path, *, init: str | None = None, restart: bool = False,
                 device: str = "cpu", overwrite: bool = False,
                 progress: Progress | None = None, steps: int | None = None,
                 time_budget_min: float | None = None) -> Path:
@@ -119,7 +120,7 @@ def train_final(run: str | Path, *, init: str | None = None, resume: bool = Fals
     fingerprint = _fingerprint(record, init, settings)
     scorer = scorer_for(record, data)
     with resumable_dir(final, fingerprint, overwrite=overwrite) as (tmp, _):
-        if not resume:
+        if restart:
             (tmp / CHECKPOINT_NAME).unlink(missing_ok=True)
         result = train_architecture(space, record.arch, data, settings, device=device,
                                     seed=record.seed, init_state=init_state,
