@@ -38,16 +38,20 @@ def test_cli_writes_the_final_folder(hippo_prep, small_arch, tmp_path):
     assert main(["train", str(run)]) == 2
 
 
-def test_resume_after_simulated_crash_gives_identical_weights(hippo_prep, small_arch, tmp_path):
-    ref = train_final(write_search_result(tmp_path / "ref", hippo_prep, small_arch))
-    run = write_search_result(tmp_path / "run", hippo_prep, small_arch)
-
+def _crash_at_step_3(run) -> None:
     def crash(stage: str, done: int, total: int) -> None:
         if done == 3:
             raise _Crash
 
     with pytest.raises(_Crash):
         train_final(run, progress=crash)
+
+
+def test_resume_after_simulated_crash_gives_identical_weights(hippo_prep, small_arch, tmp_path):
+    ref = train_final(write_search_result(tmp_path / "ref", hippo_prep, small_arch))
+    run = write_search_result(tmp_path / "run", hippo_prep, small_arch)
+
+    _crash_at_step_3(run)
     assert not (run / "final").exists()
     out = train_final(run)
     assert read_json(out / "metrics.json")["resumed_at"] == 2
@@ -58,12 +62,7 @@ def test_resume_after_simulated_crash_gives_identical_weights(hippo_prep, small_
 def test_restart_discards_the_interrupted_training(hippo_prep, small_arch, tmp_path):
     run = write_search_result(tmp_path / "run", hippo_prep, small_arch)
 
-    def crash(stage: str, done: int, total: int) -> None:
-        if done == 3:
-            raise _Crash
-
-    with pytest.raises(_Crash):
-        train_final(run, progress=crash)
+    _crash_at_step_3(run)
     out = train_final(run, restart=True)
     assert read_json(out / "metrics.json").get("resumed_at") is None
 
