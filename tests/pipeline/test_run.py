@@ -156,3 +156,49 @@ def test_demo_replaces_only_an_earlier_demo(tmp_path: Path, capsys) -> None:
     assert cli.main(["demo", "--out", str(mine)]) == 2
     assert "replaces only an earlier demo" in capsys.readouterr().err
     assert sorted(p.name for p in mine.iterdir()) == ["notes.txt"]
+
+
+def test_a_config_of_the_same_name_with_other_content_is_another_run(nifti_run, tmp_path,
+                                                                       capsys) -> None:
+    run, argv = nifti_run
+    before = (run / "pipeline.json").read_bytes()
+    at = argv.index("--config") + 1
+    other = tmp_path / Path(argv[at]).name
+    other.write_text(Path(argv[at]).read_text(encoding="utf-8").replace("epochs: 1",
+                                                                        "epochs: 2", 1)
+                     + "\n", encoding="utf-8")
+    assert cli.main([*argv[:at], str(other), *argv[at + 1:]]) == 2
+    err = capsys.readouterr().err
+    assert "config_sha256" in err and "--overwrite" in err
+    assert (run / "pipeline.json").read_bytes() == before
+
+
+def test_the_data_fingerprint_changes_with_the_cases_not_with_the_folder(tmp_path) -> None:
+    import shutil
+
+    from mias.cli.run import folder_fingerprint
+
+    data = synthesize("hippocampus", tmp_path / "a", cases=3, seed=1)
+    moved = Path(shutil.copytree(data, tmp_path / "b"))
+    assert folder_fingerprint(moved) == folder_fingerprint(data)
+    first = next(p for p in sorted(moved.rglob("*.nii.gz")))
+    first.unlink()
+    assert folder_fingerprint(moved) != folder_fingerprint(data)
+
+
+def test_a_killed_demo_resumes_on_its_settings_and_starts_over_on_others(tmp_path,
+                                                                         monkeypatch) -> None:
+    from mias.cli import run as run_cli
+
+    forced: list[bool] = []
+
+    def killed(args, *, stage, data_note, force, inside):
+        forced.append(force)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(run_cli, "execute", killed)
+    out = tmp_path / "demo"
+    for cases in (4, 4, 5):
+        assert cli.main(["demo", "--out", str(out), "--cases", str(cases)]) == 130
+    assert forced == [True, False, True]
+    assert len(list((out / "data" / "imagesTr").glob("*.nii.gz"))) == 5

@@ -67,6 +67,11 @@ def run(args: argparse.Namespace) -> int:
             synthesize("hippocampus", data, cases=args.cases, seed=args.seed, overwrite=True,
                        progress=update)
         synth_s, fresh = round(time.perf_counter() - t0, 1), True
+    # the settings first, the timings at the end: a demo killed mid-way resumes on the same
+    # settings and starts over on others
+    write_json(timing_path, {"schema_version": 1, "settings": wanted,
+                             "stages": {"synth": {"seconds": synth_s, "reused": not fresh}},
+                             "note": "in progress"})
     note = (f"trained on {args.cases} synthetic cases (mias synth hippocampus, seed "
             f"{args.seed}) for a demonstration; no patient data")
     record = run_cli.execute(_run_args(args, data), stage="demo", data_note=note, force=fresh,

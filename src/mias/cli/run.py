@@ -12,6 +12,7 @@ wall time.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -81,12 +82,37 @@ class Stage:
 
 
 def settings_of(args: argparse.Namespace) -> dict[str, Any]:
-    """The options a run's results depend on, as recorded in RUN/pipeline.json."""
+    """The options and inputs a run's results depend on, as recorded in RUN/pipeline.json:
+    a path option by its file name and a hash of its content (two configs of one name are
+    two runs), DATA by a hash of its files' relative paths and sizes (adding or removing a
+    case is another run; no path or name is stored)."""
     out = {k: getattr(args, k, None) for k in SETTINGS}
     for k in PATH_OPTIONS:
         if out[k] is not None:
-            out[k] = Path(out[k]).name
+            path = Path(out[k])
+            out[f"{k}_sha256"] = _file_hash(path)
+            out[k] = path.name
+    data = getattr(args, "data", None)
+    out["data_fingerprint"] = None if data is None else folder_fingerprint(Path(data))
     return out
+
+
+def _file_hash(path: Path) -> str | None:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    except OSError:
+        return None
+
+
+def folder_fingerprint(root: Path) -> str | None:
+    """Hash of every file's path relative to `root` and size: cheap on a large DICOM
+    export, and it changes when a case is added, removed or replaced by another size."""
+    if not root.is_dir():
+        return None
+    digest = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        digest.update(f"{path.relative_to(root).as_posix()}\0{path.stat().st_size}\n".encode())
+    return digest.hexdigest()[:16]
 
 
 def versions() -> dict[str, str]:
