@@ -32,6 +32,12 @@ def test_tiny_search_writes_the_contract(tiny_prep, tiny_preset, tmp_path):
     assert r["history"][-1]["candidates_left"] < r["history"][0]["candidates_left"]
     rank = r["latency_rank"]
     assert 0.0 <= rank["faster_share"] <= 1.0 and rank["space_fastest_ms"] <= rank["latency_ms"]
+    # the references' place in the space: nnU-Net's topology inside it, the DynUNet baseline
+    assert set(rank["references"]) == {"nnunet_like", "unet"}
+    assert all(rank["space_fastest_ms"] <= ref["latency_ms"]
+               and 0.0 <= ref["space_faster_share"] <= 1.0
+               for ref in rank["references"].values())
+    assert r["loss"]["latency_term"] == r["config"]["search"]["latency_term"]
     learned = r["schedule"]["learned_at"] is not None
     assert len(r["warnings"]) == rank["is_fastest"] + (not learned)
     if not learned:  # a 12-step supernet: every point waits for the last step

@@ -131,3 +131,21 @@ def test_space_sizes_are_practical(tasks) -> None:
         space = select_search_space(make())
         assert 1e4 < space.size() < 1e9
         assert math.prod(len(c) for c in space.encoder) > 1
+
+
+@pytest.mark.parametrize("name", ["hippocampus", "anisotropic"])
+def test_the_space_holds_an_nnunet_like_member_and_names_it(tasks, name) -> None:
+    from mias.space.geometry import coarse_axes
+    from mias.space.selection import nnunet_like
+
+    space = select_search_space(tasks[name]())
+    member = nnunet_like(space)
+    space.check(member)
+    assert member.depth == len(space.stages) - 1 == space.max_depth
+    for layer, block in member.layers.items():
+        coarse = coarse_axes(space.stages[int(layer[3:])])
+        assert (block.op, block.layers, block.residual) == ("conv", 2, False)
+        assert block.kernel == tuple(1 if a in coarse else 3 for a in range(3))
+        assert block.width == max(c.width for c in space.candidates(layer))
+    (note,) = [n for n in space.decisions if n.what == "nnU-Net-like member"]
+    assert note.reason.startswith(member.id)

@@ -24,11 +24,12 @@ from mias.atomic import atomic_file, resumable_dir, write_json
 from mias.errors import InputError
 from mias.hardware.devices import DeviceProfile, resolve_device
 from mias.hardware.lut import LatencyTable, lut_path
-from mias.hardware.predictors import default_predictor
+from mias.hardware.predictors import LatencyPredictor, default_predictor
 from mias.presets import Preset
 from mias.search.controller import MiasSearch, StepHook
 from mias.search.plots import progress_png
 from mias.search.supernet_evaluator import SupernetEvaluator
+from mias.space.selection import nnunet_like
 from mias.train.baselines.unet import fixed_unet
 from mias.train.data import PreparedData
 from mias.train.device import torch_device
@@ -79,7 +80,7 @@ def search(prep: str | Path, run: str | Path, *, target: str, preset: Preset,
         engine = MiasSearch(data.space, evaluator, predictor, s, seed=seed,
                             steps_per_epoch=steps_per_epoch, latency_budget_ms=latency_budget_ms,
                             checkpoint=tmp / "checkpoint.pt", on_step=on_step,
-                            references=baseline_latencies(data, profile, target))
+                            references=reference_latencies(data, profile, target, predictor))
         if on_start is not None:
             on_start({"total_steps": engine.total_steps, "resumed": resumed,
                       "reference_ms": engine.latency.reference_ms, "device": dev.type,
@@ -123,17 +124,22 @@ def search(prep: str | Path, run: str | Path, *, target: str, preset: Preset,
     return final
 
 
-def baseline_latencies(data: PreparedData, profile: DeviceProfile,
-                       target: str) -> dict[str, float]:
-    """Where the baselines `mias evaluate` trains fall in this space's latency range: the
-    nnU-Net-topology DynUNet's whole-graph roofline estimate on the target (none when the
-    plan has no down-sampling stage or the profile has no roofline figures)."""
+def reference_latencies(data: PreparedData, profile: DeviceProfile, target: str,
+                        predictor: LatencyPredictor) -> dict[str, float]:
+    """Where the references fall in this space's latency range on the target: the space's
+    nnU-Net-like member (by the search's own predictor) and the DynUNet baseline `mias
+    evaluate` trains (its whole-graph roofline estimate; none when the plan has no
+    down-sampling stage or the profile has no roofline figures)."""
+    out: dict[str, float] = {}
+    member = nnunet_like(data.space)
+    if member is not None:
+        out["nnunet_like"] = float(predictor.predict(data.space, member).value)
     if data.task.kind != "segmentation" or len(data.space.stages) < 2:
-        return {}
+        return out
     net, _ = fixed_unet(data.space, profile)
     example = torch.zeros(1, data.task.in_channels, *data.task.input_shape)
     figure = target_estimate(net, example, target)["target"]
-    return {} if figure is None else {"unet": float(figure["value"])}
+    return out if figure is None else out | {"unet": float(figure["value"])}
 
 
 def loss_record(s: Any, latency_budget_ms: float | None) -> dict[str, Any]:

@@ -9,11 +9,12 @@ the validation report has to explain why the search never considered an option.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from mias.errors import InputError
 from mias.records import TaskSpec
-from mias.space.architecture import BlockChoice
+from mias.space.architecture import Architecture, BlockChoice
 from mias.space.configs import BlockConfig
 from mias.space.cost import block_peak_bytes
 from mias.space.geometry import (
@@ -101,9 +102,37 @@ def select_search_space(task: TaskSpec) -> SearchSpace:
         "not offered as candidates (expansion 1, squeeze-excitation beyond the mbconv e6 "
         "template, more layers per block): a handful of candidates per layer keeps the "
         "latency table to a few hundred blocks and the search within a CPU budget"))
-    return SearchSpace(task=task, stem_width=STEM_WIDTH[dims], depths=depths,
-                       stages=tuple(stages), encoder=encoder, decoder=decoder,
-                       exclusions=tuple(excl), decisions=tuple(notes))
+    space = SearchSpace(task=task, stem_width=STEM_WIDTH[dims], depths=depths,
+                        stages=tuple(stages), encoder=encoder, decoder=decoder,
+                        exclusions=tuple(excl), decisions=tuple(notes))
+    member = nnunet_like(space)
+    if member is not None:
+        notes.append(Note("nnU-Net-like member",
+                          f"{member.id}: nnU-Net's topology inside the space — a "
+                          "full-resolution first stage, two 3-voxel convolutions per stage "
+                          "(1 on a coarse axis), the planned depth of "
+                          f"{member.depth} down-samplings, the wider width at every stage"))
+    return dataclasses.replace(space, decisions=tuple(notes))
+
+
+def nnunet_like(space: SearchSpace) -> Architecture | None:
+    """The space's member with nnU-Net's topology: the deepest planned depth and, at every
+    layer, the plain two-convolution block (anisotropic where the stage has a coarse axis)
+    at its widest; None when a layer offers no such block (the memory budget removed it)."""
+    depth = space.max_depth
+    layers: dict[str, BlockChoice] = {}
+    for name in space.layer_names(depth):
+        k = int(name[3:])
+        coarse = coarse_axes(space.stages[k])
+        plain = [c for c in space.candidates(name)
+                 if c.op == "conv" and c.layers == 2 and not c.residual and not c.se
+                 and all((c.kernel[a] == 1) == (a in coarse) for a in range(len(c.kernel)))]
+        if not plain:
+            return None
+        layers[name] = max(plain, key=lambda c: c.width)
+    return Architecture(depth=depth, encoder=tuple(layers[f"enc{k}"] for k in range(depth + 1)),
+                        decoder=tuple(layers[f"dec{k}"] for k in range(depth))
+                        if space.has_decoder else ())
 
 
 def _depths(task: TaskSpec, stages: list[Stage], excl: list[Note],
