@@ -179,3 +179,32 @@ def test_a_model_without_metadata_is_bad_input(tmp_path, reoriented, capsys):
     fake.write_bytes(b"garbage")
     assert cli.main(["predict", str(fake), str(reoriented), "--out", str(tmp_path / "O")]) == 2
     assert "model.onnx" in capsys.readouterr().err
+
+
+def test_nonfinite_voxels_and_a_missing_spacing_are_said_not_hidden(exported, hippo, dicom,
+                                                                      tmp_path):
+    scans = tmp_path / "scans"
+    scans.mkdir()
+    src = nib.load(sorted((hippo / "imagesTr").glob("*.nii.gz"))[0])
+    data = np.asarray(src.dataobj, dtype=np.float32)
+    data[0, 0, :3] = [np.nan, np.inf, -np.inf]
+    nib.save(nib.Nifti1Image(data, src.affine), scans / "holes.nii.gz")
+    out = tmp_path / "OUT"
+    assert cli.main(["predict", str(exported), str(scans), "--out", str(out)]) == 0
+    (case,) = read_json(out / "predictions.json")["cases"]
+    assert any(w.startswith("3 voxel(s) are NaN or infinite") for w in case["warnings"])
+    assert case["volumes_mm3"]
+
+    nospacing = tmp_path / "dicom"
+    series = sorted({p.parent for p in dicom.rglob("*.dcm")})[0]
+    nospacing.mkdir()
+    for path in sorted(series.glob("*.dcm")):
+        ds = pydicom.dcmread(path)
+        del ds.PixelSpacing
+        ds.save_as(nospacing / path.name)
+    out = tmp_path / "OUT2"
+    assert cli.main(["predict", str(exported), str(nospacing), "--out", str(out),
+                     "--no-seg"]) == 0
+    (case,) = read_json(out / "predictions.json")["cases"]
+    assert case["volumes_mm3"] is None
+    assert any("no pixel spacing" in w for w in case["warnings"])

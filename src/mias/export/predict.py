@@ -23,6 +23,7 @@ from pydicom.dataset import Dataset
 
 from mias import __version__
 from mias.atomic import atomic_dir, write_json
+from mias.data.imputation import SPACING_NOMINAL
 from mias.data.readers import SourceCase, discover, load_case
 from mias.data.readers.dicom import image_series
 from mias.data.readers.dicom_geometry import SeriesGeometry, series_geometry
@@ -86,12 +87,23 @@ def _structure_sizes(labels: np.ndarray, spacing: tuple[float, ...],
     return {name: float(counts[i]) * voxel for i, name in enumerate(names) if i > 0}
 
 
-def _case_entry(model: ExportedModel, record: CaseRecord, pred: Prediction) -> dict[str, Any]:
+def _case_entry(model: ExportedModel, record: CaseRecord, pred: Prediction,
+                nonfinite: int) -> dict[str, Any]:
     names = model.spec.label_names
     entry: dict[str, Any] = {"case_id": record.case_id}
+    notes: list[str] = []
+    if nonfinite:
+        notes.append(f"{nonfinite} voxel(s) are NaN or infinite in the scan: they were set to "
+                     "the channel's minimum before inference, so the output there rests on "
+                     "no measurement")
     if pred.labels is not None:
         unit = "volumes_mm3" if pred.labels.ndim == 3 else "areas_mm2"
-        entry[unit] = _structure_sizes(pred.labels, record.spacing, names)
+        if record.imputed.get("spacing") == SPACING_NOMINAL:
+            entry[unit] = None
+            notes.append(f"the scan states no pixel spacing ({SPACING_NOMINAL}): "
+                         f"{unit.split('_')[0]} are not computed")
+        else:
+            entry[unit] = _structure_sizes(pred.labels, record.spacing, names)
     if pred.probabilities is not None:
         k = int(np.argmax(pred.probabilities)) if pred.label is None else pred.label
         entry["class"] = names[k] if k < len(names) else k
@@ -102,7 +114,7 @@ def _case_entry(model: ExportedModel, record: CaseRecord, pred: Prediction) -> d
                                   zip(names, pred.probabilities, strict=False)}
     if pred.value is not None:
         entry["value"] = pred.value
-    entry["warnings"] = range_warnings(model.spec.ranges, record, pred.intensity_mean)
+    entry["warnings"] = notes + range_warnings(model.spec.ranges, record, pred.intensity_mean)
     return entry
 
 
@@ -140,7 +152,7 @@ def predict(model_path: str | Path, data: str | Path, out: str | Path, *, seg: b
             case = replace(case, label_path=None)
             loaded = load_case(case, ())
             pred = model.predict(loaded.image, case.record.spacing, case.image_paths[0])
-            entry = _case_entry(model, case.record, pred)
+            entry = _case_entry(model, case.record, pred, loaded.nonfinite_voxels)
             entry.update(_write_case(tmp, model, case, pred, seg))
             cases.append(entry)
             if progress:
