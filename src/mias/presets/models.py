@@ -15,7 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # every figure of a preset is finite: `lr: .inf` is a typo, not a setting
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class PruneStep(_Strict):
@@ -107,6 +108,14 @@ class SearchSettings(_Strict):
     pareto_reeval: int = Field(8, ge=1, description="non-dominated paths re-scored on the "
                                "whole validation split at the end")
     hpo: HpoSettings = HpoSettings()
+
+    @model_validator(mode="after")
+    def _some_objective(self) -> SearchSettings:
+        if self.eps_ce == 0 and self.eps_lat == 0:
+            raise ValueError("eps_ce and eps_lat are both 0: the architecture objective is "
+                             "empty and nothing would choose the network; give eps_ce > 0 "
+                             "(accuracy) and eps_lat ≥ 0 (latency)")
+        return self
 
     @field_validator("prune")
     @classmethod
