@@ -12,6 +12,12 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
 SCHEMA_VERSION = 1
+# The stage records later stages read (and `mias report` reads without torch):
+# RUN/search/result.json, RUN/final/metrics.json, RUN/eval/metrics.json, RUN/export/parity.json
+RESULT_SCHEMA_VERSION = 1
+METRICS_SCHEMA_VERSION = 1
+EVAL_SCHEMA_VERSION = 1
+PARITY_SCHEMA_VERSION = 1
 
 TaskKind = Literal["segmentation", "classification", "regression"]
 Sex = Literal["M", "F", "O", "unknown"]

@@ -32,6 +32,19 @@ def validate_file(model: type[M], data: Any, path: str | Path | None, what: str,
         raise InputError(path, f"invalid {what} at {where}: {first['msg']}", fix) from exc
 
 
+def read_record(path: Path, version: int, rerun: str) -> dict[str, Any]:
+    """A stage's JSON record, refused (`InputError`) when it is not an object or was written
+    with another `schema_version`: a record of another mias version is not guessed at."""
+    from mias.atomic import read_json
+
+    data = read_json(path)
+    found = data.get("schema_version") if isinstance(data, dict) else None
+    if found != version:
+        raise InputError(path, f"not a record this mias reads (schema_version {found!r}, "
+                         f"expected {version})", f"re-run `{rerun}` to rewrite it")
+    return data
+
+
 def validate_settings(model: type[M], values: dict[str, Any], flags: dict[str, str]) -> M:
     """Build command-line settings, or an `InputError` naming the offending flag.
 

@@ -86,3 +86,19 @@ def test_missing_search_or_supernet_is_bad_input(hippo_prep, small_arch, tmp_pat
     run = write_search_result(tmp_path / "run", hippo_prep, small_arch)
     with pytest.raises(InputError, match="supernet"):
         train_final(run, init="inherited")
+
+
+@pytest.mark.parametrize("version", [99, None])
+def test_a_result_of_another_schema_is_bad_input(hippo_prep, small_arch, tmp_path, capsys,
+                                                 version):
+    import json
+
+    run = write_search_result(tmp_path / "run", hippo_prep, small_arch)
+    path = run / "search" / "result.json"
+    raw = json.loads(path.read_text())
+    raw["schema_version"] = version
+    path.write_text(json.dumps(raw))
+    assert main(["train", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert "result.json" in err and f"schema_version {version!r}" in err
+    assert not (run / "final").exists()

@@ -32,11 +32,11 @@ from mias.export.ranges import attribute_ranges
 from mias.export.runtime import open_model, run
 from mias.export.spec import ORIENTATION, InferenceSpec
 from mias.onnx_export import OPSET, check_parity, onnx_bytes, with_metadata
+from mias.records import PARITY_SCHEMA_VERSION
 from mias.train.data import PreparedData
 from mias.train.model_file import ModelFile
 from mias.train.scoring import Scorer
 
-PARITY_SCHEMA_VERSION = 1
 PARITY_CASES = 2
 INT8_MAX_DICE_COST = 0.01
 DEFAULT_OVERLAP = 0.5

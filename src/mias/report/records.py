@@ -13,7 +13,14 @@ from typing import Any
 
 from mias.atomic import read_json
 from mias.errors import InputError
+from mias.records import (
+    EVAL_SCHEMA_VERSION,
+    METRICS_SCHEMA_VERSION,
+    PARITY_SCHEMA_VERSION,
+    RESULT_SCHEMA_VERSION,
+)
 from mias.space import Architecture, SearchSpace
+from mias.validation import read_record
 
 PIPELINE = "pipeline.json"
 REQUIRED = (("search/result.json", "mias search PREP --target DEVICE --out RUN"),
@@ -58,14 +65,18 @@ class RunRecords:
                 raise InputError(run / rel, "this stage's record is missing, so the "
                                  "validation plan cannot be written",
                                  f"run `{command}` first (or `mias run` for the whole job)")
-        result = read_json(run / "search" / "result.json")
+        result = read_record(run / "search" / "result.json", RESULT_SCHEMA_VERSION,
+                             "mias search")
         prep = _prep(run, result)
         export = run / "export"
         return cls(
             run=run, prep=prep, result=result, archive=_archive(run / "search"),
-            final=read_json(run / "final" / "metrics.json"),
-            evaluation=read_json(run / "eval" / "metrics.json"),
-            parity=read_json(export / "parity.json"),
+            final=read_record(run / "final" / "metrics.json", METRICS_SCHEMA_VERSION,
+                              "mias train RUN --overwrite"),
+            evaluation=read_record(run / "eval" / "metrics.json", EVAL_SCHEMA_VERSION,
+                                   "mias evaluate RUN --overwrite"),
+            parity=read_record(export / "parity.json", PARITY_SCHEMA_VERSION,
+                               "mias export RUN --overwrite"),
             onnx_sizes={p.name: p.stat().st_size for p in sorted(export.glob("*.onnx"))},
             spec=_spec(export / "model.onnx"),
             manifest=read_json(prep / "manifest.json"),

@@ -26,6 +26,7 @@ from mias.hardware.devices import DeviceProfile, resolve_device
 from mias.hardware.lut import LatencyTable, lut_path
 from mias.hardware.predictors import LatencyPredictor, default_predictor
 from mias.presets import Preset
+from mias.records import RESULT_SCHEMA_VERSION
 from mias.search.controller import MiasSearch, StepHook
 from mias.search.plots import progress_png
 from mias.search.supernet_evaluator import SupernetEvaluator
@@ -35,8 +36,6 @@ from mias.train.data import PreparedData
 from mias.train.device import torch_device
 from mias.train.latency import target_estimate
 from mias.train.scoring import Scorer
-
-RESULT_SCHEMA_VERSION = 1
 
 
 def load_latency(prep: Path, target: str):

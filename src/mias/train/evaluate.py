@@ -25,6 +25,7 @@ from mias import __version__
 from mias.atomic import atomic_dir, atomic_file, read_json, write_json
 from mias.errors import InputError
 from mias.presets.models import EvaluateSettings
+from mias.records import EVAL_SCHEMA_VERSION
 from mias.train.baselines import nnunet
 from mias.train.data import PreparedData
 from mias.train.device import torch_device
@@ -40,7 +41,6 @@ from mias.train.run_record import SearchRecord
 from mias.train.summary import summarise
 from mias.train.threshold import apply_threshold
 
-EVAL_SCHEMA_VERSION = 1
 Progress = Callable[[str, int, int], None]
 
 

@@ -26,6 +26,7 @@ from mias import __version__
 from mias.atomic import atomic_file, read_json, resumable_dir, write_json
 from mias.errors import InputError
 from mias.presets.models import TrainSettings
+from mias.records import METRICS_SCHEMA_VERSION
 from mias.space import SearchSpace, network_flops, network_params
 from mias.train.calibrate import inference_record
 from mias.train.data import PreparedData
@@ -35,7 +36,6 @@ from mias.train.run_record import SearchRecord
 from mias.train.scoring import Scorer
 from mias.train.standalone import CHECKPOINT_NAME, Progress, train_architecture
 
-METRICS_SCHEMA_VERSION = 1
 INITS = ("scratch", "inherited")
 
 

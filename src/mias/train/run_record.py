@@ -10,10 +10,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mias.atomic import read_json
 from mias.errors import InputError
 from mias.presets.models import Preset
+from mias.records import RESULT_SCHEMA_VERSION
 from mias.space import Architecture
+from mias.validation import read_record
 
 RESULT = Path("search") / "result.json"
 SUPERNET = Path("search") / "supernet.pt"
@@ -37,7 +38,7 @@ class SearchRecord:
         if not path.is_file():
             raise InputError(path, "no search result in this run folder",
                              "run `mias search PREP --target DEVICE --out RUN` first")
-        raw = read_json(path)
+        raw = read_record(path, RESULT_SCHEMA_VERSION, "mias search")
         try:
             preset = Preset.model_validate(raw["config"])
             record = cls(run=run, arch=Architecture.from_dict(raw["arch"]),
