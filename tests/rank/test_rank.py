@@ -53,6 +53,9 @@ def test_pool_rank_writes_tau_json_and_png(pool_run, capsys):
         for e in entry["epochs"]:
             assert e["tau_ci"][0] <= e["tau"] <= e["tau_ci"][1] and len(e["scores"]) == 4
     assert "mias-spos" in tau["comparisons"]
+    assert set(tau["references"]) == {"depth", "params", "flops", "latency"}
+    assert all(-1.0 <= r["tau"] <= 1.0 for r in tau["references"].values())
+    assert all("within_depth" in e["final"] for e in tau["samplers"].values())
     assert (pool_run / "tau.png").read_bytes()[:4] == b"\x89PNG"
     assert json.loads((pool_run / "run.json").read_text())["backend"] == "pool"
 
@@ -110,4 +113,9 @@ def test_two_truth_seeds_average_the_ground_truth_and_report_its_retest(
         assert a["standalone_score"] == pytest.approx((seed0 + seed1) / 2)
     retest = tau["standalone"]["retest"]
     assert retest["tau_ci"][0] <= retest["tau"] <= retest["tau_ci"][1]
-    assert any("the truth against itself" in line for line in summary_lines(tau, outcome.run))
+    top = retest["ceiling"]
+    assert top["half_tau"] == retest["tau"] and top["ci"][0] <= top["ci"][1]
+    assert top["tau"] >= retest["tau"] or retest["tau"] <= 0
+    lines = summary_lines(tau, outcome.run)
+    assert any("half the truth's seeds" in line for line in lines)
+    assert any("ceiling (a noise-free ranking" in line for line in lines)

@@ -52,3 +52,39 @@ def test_paired_difference_of_a_ranking_with_itself_is_zero():
     assert d == {"delta_tau": 0.0, "ci": [0.0, 0.0]}
     better = paired_difference(TRUTH, SUPERNET[::-1], TRUTH, rounds=100, confidence=0.9, seed=0)
     assert better["delta_tau"] == pytest.approx(1.0 - (-0.6)) and better["ci"][0] > 0
+
+
+def test_the_ceiling_arithmetic_spearman_brown_through_greiner():
+    from mias.rank.stats import noise_free_tau, r_to_tau, tau_to_r
+
+    # halves agreeing at τ 0.6: r 0.809, whole truth 0.894, a perfect ranking τ 0.79
+    c = noise_free_tau(0.6)
+    assert c["half_r"] == pytest.approx(0.8090, abs=1e-4)
+    assert c["full_reliability"] == pytest.approx(0.8944, abs=1e-4)
+    assert c["tau"] == pytest.approx(0.7893, abs=1e-4)
+    assert noise_free_tau(1.0)["tau"] == pytest.approx(1.0)
+    assert noise_free_tau(-0.2)["tau"] == 0.0
+    assert r_to_tau(tau_to_r(0.37)) == pytest.approx(0.37)
+
+
+def test_the_ceiling_of_identical_halves_is_one_and_its_ci_is_seeded():
+    from mias.rank.stats import ceiling
+
+    a = np.arange(20, dtype=float)
+    rng = np.random.default_rng(0)
+    b = a + rng.normal(0, 3, 20)
+    same = ceiling((a, a), rounds=50, confidence=0.95, seed=1)
+    assert same["tau"] == pytest.approx(1.0) and same["ci"][0] == pytest.approx(1.0)
+    noisy = ceiling((a, b), rounds=50, confidence=0.95, seed=1)
+    assert noisy == ceiling((a, b), rounds=50, confidence=0.95, seed=1)
+    assert noisy["half_tau"] < noisy["tau"] < 1.0
+
+
+def test_within_group_tau_skips_groups_too_small_to_order():
+    from mias.rank.stats import within_groups
+
+    truth = [1, 2, 3, 4, 5, 6, 7]
+    scores = [1, 2, 3, 7, 6, 5, 0]
+    groups = [1, 1, 1, 2, 2, 2, 3]
+    out = within_groups(scores, truth, groups)
+    assert out == {"1": {"n": 3, "tau": 1.0}, "2": {"n": 3, "tau": -1.0}}

@@ -31,7 +31,8 @@ from mias.rank.draw import Drawn, stratified_draw
 from mias.rank.jobs import STANDALONE, SUPERNET, Job, run_job, standalone_name
 from mias.rank.plots import tau_png
 from mias.rank.settings import SAMPLER_DESCRIPTIONS, SAMPLER_REGISTRY, RankSettings
-from mias.rank.stats import agreement, paired_difference
+from mias.rank.stats import agreement, ceiling, paired_difference, within_groups
+from mias.space.cost import network_flops, network_params
 
 TAU_SCHEMA_VERSION = 1
 Progress = Callable[[str, int, int], None]
@@ -139,6 +140,7 @@ def build_tau(data, preset: Preset, settings: RankSettings, provenance: dict[str
     truth = per_seed.mean(axis=0).tolist()
     stat = {"rounds": settings.bootstrap, "confidence": settings.confidence,
             "seed": settings.seed, "k": settings.top_k}
+    depths = [d.arch.depth for d in drawn]
     samplers: dict[str, Any] = {}
     finals: dict[str, list[float]] = {}
     for name in settings.samplers:
@@ -152,13 +154,15 @@ def build_tau(data, preset: Preset, settings: RankSettings, provenance: dict[str
                            "train_tsl": e["train_tsl"], "paths_per_step": e["paths_per_step"],
                            "scores": scores})
         finals[name] = epochs[-1]["scores"]
+        epochs[-1]["within_depth"] = within_groups(finals[name], truth, depths)
         samplers[name] = {"description": SAMPLER_DESCRIPTIONS[name],
                           "search_sampler": SAMPLER_REGISTRY[name], "steps": rec["steps"],
                           "path_updates": rec["path_updates"],
                           "paths_per_step": rec["path_updates"] / max(rec["steps"], 1),
                           "batch_norm_recalibrated": rec["batch_norm_recalibrated"],
                           "final": {k: epochs[-1][k] for k in ("tau", "tau_ci", "rho",
-                                                                "rho_ci", "top_k")},
+                                                                "rho_ci", "top_k",
+                                                                "within_depth")},
                           "epochs": epochs}
     retest = None
     if settings.truth_seeds >= 2:
@@ -167,7 +171,9 @@ def build_tau(data, preset: Preset, settings: RankSettings, provenance: dict[str
                           "the mean over odd-numbered seeds: how well the ground truth agrees "
                           "with itself when only the training seed changes",
                   **agreement(even.tolist(), odd.tolist(), rounds=stat["rounds"],
-                              confidence=stat["confidence"], seed=stat["seed"], k=stat["k"])}
+                              confidence=stat["confidence"], seed=stat["seed"], k=stat["k"]),
+                  "ceiling": ceiling((even.tolist(), odd.tolist()), rounds=stat["rounds"],
+                                     confidence=stat["confidence"], seed=stat["seed"])}
     comparisons = {}
     if "mias" in finals:
         for other in finals:
@@ -223,7 +229,22 @@ def build_tau(data, preset: Preset, settings: RankSettings, provenance: dict[str
                        "best": ids[int(np.argmax(truth))], "retest": retest},
         "samplers": samplers,
         "comparisons": comparisons,
+        "references": reference_rankings(data.space, drawn, truth, stat),
     }
+
+
+def reference_rankings(space: Any, drawn: list[Drawn], truth: list[float],
+                       stat: dict[str, Any]) -> dict[str, Any]:
+    """Trivial rankings a sampler must beat to be credited: bigger is better by depth,
+    parameters, FLOPs or latency on the target, each with its τ against the same truth."""
+    features = {"depth": [float(d.arch.depth) for d in drawn],
+                "params": [float(network_params(space, d.arch)) for d in drawn],
+                "flops": [float(network_flops(space, d.arch)) for d in drawn],
+                "latency": [float(d.latency_ms) for d in drawn]}
+    return {name: {"what": f"architectures ranked by {name}, larger first",
+                   **agreement(values, truth, rounds=stat["rounds"],
+                               confidence=stat["confidence"], seed=stat["seed"], k=stat["k"])}
+            for name, values in features.items()}
 
 
 def summary_lines(tau: dict[str, Any], run: dict[str, Any]) -> list[str]:
@@ -242,9 +263,16 @@ def summary_lines(tau: dict[str, Any], run: dict[str, Any]) -> list[str]:
              f"{p['supernet']['steps_per_epoch']} steps each, no pruning."]
     if st.get("retest"):
         rt = st["retest"]
-        lines.append(f"  the truth against itself (another training seed): τ {rt['tau']:+.2f} "
-                     f"[{rt['tau_ci'][0]:+.2f}, {rt['tau_ci'][1]:+.2f}] — the ceiling of any "
-                     "supernet's τ at this budget.")
+        lines.append(f"  half the truth's seeds against the other half: τ {rt['tau']:+.2f} "
+                     f"[{rt['tau_ci'][0]:+.2f}, {rt['tau_ci'][1]:+.2f}].")
+        if rt.get("ceiling"):
+            c = rt["ceiling"]
+            lines.append(f"  ceiling (a noise-free ranking against this truth, Spearman–Brown): "
+                         f"τ {c['tau']:+.2f} [{c['ci'][0]:+.2f}, {c['ci'][1]:+.2f}].")
+    refs = tau.get("references") or {}
+    if refs:
+        lines.append("  trivial rankings (larger first): " + ", ".join(
+            f"{name} τ {r['tau']:+.2f}" for name, r in refs.items()) + ".")
     for name, entry in tau["samplers"].items():
         f = entry["final"]
         tk = f["top_k"]

@@ -30,9 +30,17 @@ def tau_png(path: Path, tau: dict[str, Any]) -> None:
                         [e["tau_ci"][1] for e in entry["epochs"]], color=colour, alpha=0.15)
     retest = tau["standalone"].get("retest")
     if retest:
-        ax.axhline(retest["tau"], color="tab:green", lw=1.2, ls="--",
-                   label="ground truth vs itself (another seed)")
-        ax.axhspan(*retest["tau_ci"], color="tab:green", alpha=0.08)
+        ax.axhline(retest["tau"], color="tab:green", lw=1.0, ls=":",
+                   label="half the seeds vs the other half")
+        top = retest.get("ceiling")
+        if top:
+            ax.axhline(top["tau"], color="tab:green", lw=1.2, ls="--",
+                       label="ceiling: a noise-free ranking vs the truth (Spearman–Brown)")
+            ax.axhspan(*top["ci"], color="tab:green", alpha=0.08)
+    for name, ref in (tau.get("references") or {}).items():
+        if name == "depth":
+            ax.axhline(ref["tau"], color="tab:orange", lw=1.0, ls="-.",
+                       label="ranking by depth alone")
     ax.axhline(0.0, color="black", lw=0.6)
     ax.set_ylim(-1.0, 1.0)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))

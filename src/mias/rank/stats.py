@@ -75,3 +75,60 @@ def paired_difference(first: Sequence[float], second: Sequence[float],
     alpha = (1.0 - confidence) / 2.0
     return {"delta_tau": _corr("tau", a, t) - _corr("tau", b, t),
             "ci": [float(np.quantile(deltas, alpha)), float(np.quantile(deltas, 1.0 - alpha))]}
+
+
+def tau_to_r(tau: float) -> float:
+    """Kendall τ → the Pearson r of a bivariate normal with that τ (Greiner: τ = 2/π·asin r)."""
+    return float(np.sin(np.pi * tau / 2.0))
+
+
+def r_to_tau(r: float) -> float:
+    return float(2.0 / np.pi * np.arcsin(np.clip(r, -1.0, 1.0)))
+
+
+def noise_free_tau(half_tau: float) -> dict[str, float]:
+    """The τ a noise-free ranking would reach against a truth averaged over two halves
+    whose rankings agree at `half_tau`.
+
+    The halves' agreement, as a correlation, is the reliability of half the truth; the
+    Spearman–Brown correction gives the whole truth's, r_full = 2 r / (1 + r); a perfect
+    ranking correlates with that truth at √r_full (the reliability index), turned back into
+    a τ. A truth whose halves disagree (τ ≤ 0) leaves no ceiling above 0.
+    """
+    r_half = tau_to_r(half_tau)
+    if r_half <= 0:
+        return {"half_r": r_half, "full_reliability": 0.0, "tau": 0.0}
+    full = 2.0 * r_half / (1.0 + r_half)
+    return {"half_r": r_half, "full_reliability": full, "tau": r_to_tau(float(np.sqrt(full)))}
+
+
+def ceiling(halves: tuple[Sequence[float], Sequence[float]], *, rounds: int,
+            confidence: float, seed: int) -> dict[str, Any]:
+    """`noise_free_tau` of two half-truths (e.g. the mean over even- and odd-numbered
+    training seeds), with a percentile bootstrap CI over architectures."""
+    a, b = (np.asarray(h, dtype=np.float64) for h in halves)
+    rng = np.random.default_rng(seed)
+    n = len(a)
+    values = []
+    for _ in range(rounds):
+        idx = rng.integers(n, size=n)
+        values.append(noise_free_tau(_corr("tau", a[idx], b[idx]))["tau"])
+    alpha = (1.0 - confidence) / 2.0
+    half = _corr("tau", a, b)
+    return {"half_tau": half, **noise_free_tau(half),
+            "ci": [float(np.quantile(values, alpha)), float(np.quantile(values, 1.0 - alpha))],
+            "method": "split-half Kendall tau → Pearson r (Greiner's relation), Spearman–Brown "
+                      "to the whole truth, reliability index √r, back to tau"}
+
+
+def within_groups(scores: Sequence[float], truth: Sequence[float],
+                  groups: Sequence[Any]) -> dict[str, Any]:
+    """τ inside each group (e.g. each depth) with ≥ 3 members: credit for ordering what a
+    trivial grouping cannot."""
+    s, t, g = np.asarray(scores, float), np.asarray(truth, float), np.asarray(groups)
+    out: dict[str, Any] = {}
+    for key in sorted(set(g.tolist())):
+        mask = g == key
+        if mask.sum() >= 3:
+            out[str(key)] = {"n": int(mask.sum()), "tau": _corr("tau", s[mask], t[mask])}
+    return out
