@@ -29,7 +29,10 @@ def validate_file(model: type[M], data: Any, path: str | Path | None, what: str,
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "(top level)"
-        raise InputError(path, f"invalid {what} at {where}: {first['msg']}", fix) from exc
+        given = first.get("input")
+        shown = f" ({where} is {given!r})" if isinstance(given, int | float | str) else ""
+        raise InputError(path, f"invalid {what} at {where}: {first['msg']}{shown}",
+                         fix) from exc
 
 
 def read_record(path: Path, version: int, rerun: str) -> dict[str, Any]:
