@@ -194,3 +194,39 @@ def test_out_of_range_values_are_refused_before_any_work(run, finished, tmp_path
     rc, _ = mias(*(a.format(**names) for a in argv))
     assert rc == 2
     assert not (tmp_path / "NEW").exists() and snapshot(run) == before
+
+
+def _rewrite(path: Path, **fields) -> None:
+    import json
+
+    record = read_json(path)
+    record.update(fields)
+    path.write_text(json.dumps(record), encoding="utf-8")
+
+
+@pytest.mark.parametrize("argv", [("train", "{run}", "--overwrite"),
+                                  ("evaluate", "{run}", "--overwrite")])
+def test_a_search_made_from_other_prepared_data_is_refused(run, argv):
+    result = run / "search" / "result.json"
+    _rewrite(result, data_fingerprint="0" * 16)
+    before = snapshot(run)
+    rc, text = mias(*(a.format(run=run) for a in argv))
+    assert rc == 2 and "other prepared data" in text and str(result) in text
+    assert snapshot(run) == before
+
+
+@pytest.mark.parametrize("stage", ["final/metrics.json", "eval/metrics.json",
+                                   "export/parity.json"])
+def test_the_report_refuses_a_stage_record_of_another_architecture(run, stage):
+    _rewrite(run / stage, arch_id="0123456789ab")
+    before = snapshot(run)
+    rc, text = mias("report", run)
+    assert rc == 2 and "belongs to architecture 0123456789ab" in text
+    assert str(run / stage) in text and snapshot(run) == before
+
+
+def test_export_refuses_a_prep_that_is_not_one(run, tmp_path):
+    before = snapshot(run)
+    rc, text = mias("export", run, "--prep", tmp_path / "nowhere", "--overwrite")
+    assert rc == 2 and "--prep is not a folder written by `mias prepare`" in text
+    assert snapshot(run) == before

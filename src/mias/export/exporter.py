@@ -32,6 +32,7 @@ from mias.export.ranges import attribute_ranges
 from mias.export.runtime import open_model, run
 from mias.export.spec import ORIENTATION, InferenceSpec
 from mias.onnx_export import OPSET, check_parity, onnx_bytes, with_metadata
+from mias.provenance import check_same_arch, check_same_prep
 from mias.records import PARITY_SCHEMA_VERSION
 from mias.train.data import PreparedData
 from mias.train.model_file import ModelFile
@@ -51,6 +52,10 @@ def _search_result(run_dir: Path) -> dict[str, Any]:
 
 def _prep_path(run_dir: Path, model: ModelFile, result: dict[str, Any],
                prep: Path | None) -> Path | None:
+    if prep is not None and not (prep / "manifest.json").is_file():
+        raise InputError(prep, "--prep is not a folder written by `mias prepare` (no "
+                               "manifest.json)", "pass the PREP this run was trained on, or "
+                                                 "leave --prep out to use the one it names")
     for candidate in (prep, model.meta.get("prep"), result.get("prep")):
         if candidate and (Path(candidate) / "manifest.json").is_file():
             return Path(candidate)
@@ -199,6 +204,13 @@ def export_run(run_dir: str | Path, *, int8: bool = False, prep: str | Path | No
                                   "cases), and no PREP was found",
                          "pass --prep PREP (the folder `mias prepare` wrote)")
     data = None if prep_dir is None else PreparedData.load(prep_dir, space=model.space)
+    model_path = run_dir / "final" / "model.pt"
+    check_same_arch(str(result.get("arch_id", model.arch.id)), model.arch.id,
+                    record=model_path, rerun=f"train it again: `mias train {run_dir} "
+                                             "--overwrite`")
+    if data is not None:
+        check_same_prep(data.fingerprint, model.meta.get("prep_fingerprint"), prep=prep_dir,
+                        record=model_path, rerun="pass --prep with the PREP it was trained on")
     steps = 3 if int8 else 2
     tick = progress or (lambda *_: None)
     torch.manual_seed(0)

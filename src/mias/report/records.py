@@ -13,6 +13,7 @@ from typing import Any
 
 from mias.atomic import read_json
 from mias.errors import InputError
+from mias.provenance import check_same_arch, check_same_prep, prep_fingerprint
 from mias.records import (
     EVAL_SCHEMA_VERSION,
     METRICS_SCHEMA_VERSION,
@@ -27,6 +28,11 @@ REQUIRED = (("search/result.json", "mias search PREP --target DEVICE --out RUN")
             ("final/metrics.json", "mias train RUN"),
             ("eval/metrics.json", "mias evaluate RUN"),
             ("export/parity.json", "mias export RUN"))
+_FINAL, _EVAL, _PARITY = "final/metrics.json", "eval/metrics.json", "export/parity.json"
+_RERUN = {_FINAL: "mias train", _EVAL: "mias evaluate", _PARITY: "mias export"}
+_STAGES = ((_FINAL, METRICS_SCHEMA_VERSION, "mias train RUN"),
+           (_EVAL, EVAL_SCHEMA_VERSION, "mias evaluate RUN"),
+           (_PARITY, PARITY_SCHEMA_VERSION, "mias export RUN"))
 
 
 @dataclass(frozen=True)
@@ -68,15 +74,20 @@ class RunRecords:
         result = read_record(run / "search" / "result.json", RESULT_SCHEMA_VERSION,
                              "mias search")
         prep = _prep(run, result)
+        check_same_prep(prep_fingerprint(prep), result.get("data_fingerprint"), prep=prep,
+                        record=run / "search" / "result.json",
+                        rerun=f"run the whole job again: `mias run DATA --out {run} "
+                              "--overwrite`")
         export = run / "export"
+        stages = {rel: read_record(run / rel, version, f"{command} --overwrite")
+                  for rel, version, command in _STAGES}
+        for rel, stage in stages.items():
+            check_same_arch(str(result.get("arch_id")), stage.get("arch_id"), record=run / rel,
+                            rerun=f"re-run `{_RERUN[rel]} {run} --overwrite` and the stages "
+                                  "after it")
         return cls(
             run=run, prep=prep, result=result, archive=_archive(run / "search"),
-            final=read_record(run / "final" / "metrics.json", METRICS_SCHEMA_VERSION,
-                              "mias train RUN --overwrite"),
-            evaluation=read_record(run / "eval" / "metrics.json", EVAL_SCHEMA_VERSION,
-                                   "mias evaluate RUN --overwrite"),
-            parity=read_record(export / "parity.json", PARITY_SCHEMA_VERSION,
-                               "mias export RUN --overwrite"),
+            final=stages[_FINAL], evaluation=stages[_EVAL], parity=stages[_PARITY],
             onnx_sizes={p.name: p.stat().st_size for p in sorted(export.glob("*.onnx"))},
             spec=_spec(export / "model.onnx"),
             manifest=read_json(prep / "manifest.json"),

@@ -20,6 +20,7 @@ import torch
 from mias.atomic import read_json
 from mias.data.augment import NnUNetAugment
 from mias.errors import InputError
+from mias.provenance import prep_fingerprint
 from mias.records import CaseRecord, TaskSpec
 from mias.space import SearchSpace
 
@@ -73,20 +74,10 @@ class PreparedData:
         cases = {cid: _load_case(root / arrays[cid], records[cid], task)
                  for ids in splits.values() for cid in ids}
         return cls(root=root, task=task, space=space, records=records, splits=splits,
-                   cases=cases, fingerprint=_fingerprint(manifest_path, splits_raw))
+                   cases=cases, fingerprint=prep_fingerprint(root, splits_raw))
 
     def split(self, name: str) -> list[Case]:
         return [self.cases[c] for c in self.splits.get(name, ())]
-
-
-def _fingerprint(manifest_path: Path, splits: Any) -> str:
-    import hashlib
-    import json
-
-    h = hashlib.sha256(manifest_path.read_bytes())
-    h.update(json.dumps({k: splits[k] for k in ("train", "val", "test") if k in splits},
-                        sort_keys=True).encode())
-    return h.hexdigest()[:16]
 
 
 def _load_case(path: Path, record: CaseRecord, task: TaskSpec) -> Case:

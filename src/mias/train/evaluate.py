@@ -25,6 +25,7 @@ from mias import __version__
 from mias.atomic import atomic_dir, atomic_file, read_json, write_json
 from mias.errors import InputError
 from mias.presets.models import EvaluateSettings
+from mias.provenance import check_same_arch, check_same_prep
 from mias.records import EVAL_SCHEMA_VERSION
 from mias.train.baselines import nnunet
 from mias.train.data import PreparedData
@@ -51,6 +52,7 @@ class Evaluation:
         self.record = record
         self.settings: EvaluateSettings = record.preset.evaluate
         self.data = PreparedData.load(record.prep)
+        record.check_prep(self.data.fingerprint)
         self.task = self.data.task
         manifest = read_json(self.data.root / "manifest.json")
         plan = manifest["preprocessing"]
@@ -149,6 +151,10 @@ def evaluate_run(run: str | Path, *, data_root: str | Path | None = None,
         raise InputError(model_path, "no trained model in this run", "run `mias train RUN` first")
     model = ModelFile.load(model_path)
     ev = Evaluation(record, Path(data_root) if data_root else None, device)
+    retrain = f"train it again: `mias train {record.run} --overwrite`"
+    check_same_arch(record.arch.id, model.arch.id, record=model_path, rerun=retrain)
+    check_same_prep(ev.data.fingerprint, model.meta.get("prep_fingerprint"), prep=record.prep,
+                    record=model_path, rerun=retrain)
     with atomic_dir(record.run / "eval", overwrite=overwrite) as tmp:
         onnx_dir = tmp / "onnx"
         t0 = time.perf_counter()

@@ -114,6 +114,7 @@ def train_final(run: str | Path, *, init: str | None = None, restart: bool = Fal
     if init not in INITS:
         raise InputError(None, f"unknown --init {init!r}", f"choose one of: {', '.join(INITS)}")
     data = PreparedData.load(record.prep)
+    record.check_prep(data.fingerprint)
     space, init_state = inherited_state(record) if init == "inherited" else (data.space, None)
     space.check(record.arch)
     final = record.run / "final"

@@ -12,6 +12,7 @@ from typing import Any
 
 from mias.errors import InputError
 from mias.presets.models import Preset
+from mias.provenance import check_same_prep
 from mias.records import RESULT_SCHEMA_VERSION
 from mias.space import Architecture
 from mias.validation import read_record
@@ -52,6 +53,13 @@ class SearchRecord:
             raise InputError(path, f"the prepared dataset it names ({record.prep}) is gone",
                              "restore PREP at that path, or re-run the search") from None
         return record
+
+    def check_prep(self, fingerprint: str) -> None:
+        """Refuse PREP when it no longer holds the data this search ran on."""
+        check_same_prep(fingerprint, self.raw.get("data_fingerprint"), prep=self.prep,
+                        record=self.run / RESULT,
+                        rerun=f"search again: `mias search {self.prep} --out {self.run} "
+                              "--overwrite`")
 
     @property
     def supernet_path(self) -> Path:
