@@ -11,7 +11,7 @@ from mias.records import TASK_KINDS
 FLAGS = {"task": "--task", "input_shape": "--input-shape", "labels_csv": "--labels",
          "val_fraction": "--val-fraction", "test_fraction": "--test-fraction",
          "seed": "--seed", "workers": "--workers", "target_metric": "--metric",
-         "beta": "--beta"}
+         "beta": "--beta", "skip_broken": "--skip-broken"}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -35,13 +35,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--beta", type=float, default=1.0, help="β of the F-β metric (> 0)")
     p.add_argument("--seed", type=int, default=0, help="random seed of the split and sampling")
     p.add_argument("--workers", type=int, default=2, help="parallel worker processes")
+    p.add_argument("--skip-broken", action="store_true",
+                   help="leave out broken DICOM files (unreadable, truncated, malformed "
+                   "header values, undecodable pixels) and the rest of their series, listed "
+                   "by path on the console and counted per reason in the manifest, instead "
+                   "of stopping at the first one; every image is decoded once more to find "
+                   "them")
     p.add_argument("--overwrite", action="store_true",
                    help="replace an earlier mias output at --out (never anything else)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from mias.atomic import read_json
+    from rich.markup import escape
+
     from mias.cli.progress import console, stage_progress
     from mias.data.planning import parse_shape
     from mias.data.prepare import PrepareConfig, prepare
@@ -52,11 +59,15 @@ def run(args: argparse.Namespace) -> int:
         "test_fraction": args.test_fraction, "seed": args.seed, "workers": args.workers,
         "target_metric": args.metric, "beta": args.beta,
         "input_shape": parse_shape(args.input_shape) if args.input_shape else None,
+        "skip_broken": args.skip_broken,
     }, FLAGS)
+
+    def warn(line: str) -> None:
+        console.print(f"[yellow]warning:[/] {escape(line)}")
+
     with stage_progress() as update:
-        out = prepare(args.data, args.out, config, overwrite=args.overwrite, progress=update)
-    for warning in read_json(out / "manifest.json")["warnings"]:
-        console.print(f"[yellow]warning:[/] {warning}")
+        out = prepare(args.data, args.out, config, overwrite=args.overwrite, progress=update,
+                      warn=warn)
     console.print(f"prepared [bold]{out}[/]: manifest.json, splits.json, search_space.json, "
                   f"demographic report {out / 'demographics.html'}")
     return 0

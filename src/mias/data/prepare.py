@@ -63,7 +63,11 @@ OUTPUT_FILES = ("manifest.json", "splits.json", "demographics.json", "demographi
 
 
 class PrepareConfig(BaseModel):
-    """Settings of one `mias prepare` run, validated; their hash names the resumable job."""
+    """Settings of one `mias prepare` run, validated; their hash names the resumable job.
+
+    `skip_broken` leaves broken DICOM files out (listed) instead of stopping; it is part of
+    the hash, since it changes which cases there are.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -78,6 +82,7 @@ class PrepareConfig(BaseModel):
     beta: float = Field(1.0, gt=0, allow_inf_nan=False,
                         description="give a finite β > 0: 1 weighs precision and recall alike, "
                                     "2 favours recall")
+    skip_broken: bool = False
 
     @field_validator("input_shape")
     @classmethod
@@ -319,8 +324,13 @@ def _keep_only(folder: Path, names: set[str]) -> None:
 
 
 def prepare(data: str | Path, out: str | Path, config: PrepareConfig | None = None, *,
-            overwrite: bool = False, progress: Progress | None = None) -> Path:
-    """Prepare `data` into `out` (see the DESIGN contract for the files written)."""
+            overwrite: bool = False, progress: Progress | None = None,
+            warn: Callable[[str], None] | None = None) -> Path:
+    """Prepare `data` into `out` (see the DESIGN contract for the files written).
+
+    `warn` hears discovery's warnings as they come (see `discover`), so the user learns
+    what was skipped even when a later check stops the run.
+    """
     from mias.space import select_search_space
 
     config = config or PrepareConfig()
@@ -328,7 +338,8 @@ def prepare(data: str | Path, out: str | Path, config: PrepareConfig | None = No
     inputs = (data, config.labels_csv)
     check_output(out, overwrite=overwrite, inputs=inputs)
     clean_stale(out)
-    source = discover(data, task=config.task, labels_csv=config.labels_csv)
+    source = discover(data, task=config.task, labels_csv=config.labels_csv,
+                      skip_broken=config.skip_broken, warn=warn)
     records = impute([c.record for c in source.cases])
     cases = [replace(c, record=r) for c, r in zip(source.cases, records, strict=True)]
     plan = plan_preprocessing(records, spatial_dims=_spatial_dims(source),

@@ -3,6 +3,7 @@
 Only header facts reach the case draft: geometry, acquisition attributes, age (from
 PatientAge, else from the study and birth dates, which are then dropped), sex, and — kept
 apart for pseudonymisation only — the patient key, the direct identifiers and the UIDs.
+Objects that cannot be a case are skipped and counted, broken files named (dicom_skips).
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ from mias.data.imputation import AGE_FROM_DATES
 from mias.data.readers.detect import FormatReader, register_reader
 from mias.data.readers.dicom_cases import CaseDraft, assemble_cases
 from mias.data.readers.dicom_geometry import SeriesGeometry
+from mias.data.readers.dicom_pixels import check_decodable
 from mias.data.readers.dicom_series import Series, group_series, read_dicom
+from mias.data.readers.dicom_skips import LOCALIZER, Skips
 from mias.data.readers.dicom_tree import looks_like_dicom, skipped_note, tree_files, walk
 from mias.data.readers.labels import LABELS_DIR, match_label_folder
 from mias.data.readers.source import Scan, ScannedCase, blank_attributes
@@ -46,16 +49,19 @@ def case_container(root: Path) -> Path:
     return data if data.is_dir() else root
 
 
-def image_series(items: Sequence[tuple[Path, Dataset]]) -> tuple[list[Series], list[str]]:
-    """The image series among DICOM files, localizers dropped (with a warning)."""
-    series, skipped = group_series(items)
-    notes = [f"skipped {len(skipped)} non-image DICOM object(s) (structured reports, "
-             "presentation states…)"] if skipped else []
-    kept = [s for s in series
-            if "LOCALIZER" not in [str(v).upper() for v in (s.first.get("ImageType") or [])]]
-    if len(kept) < len(series):
-        notes.append(f"skipped {len(series) - len(kept)} localizer series")
-    return kept, notes
+def image_series(items: Sequence[tuple[Path, Dataset]], skips: Skips | None = None,
+                 ) -> tuple[list[Series], list[str]]:
+    """The image series among DICOM files, localizers dropped, and a warning per reason
+    anything was skipped (`skips` keeps the tally of a whole scan; without it, a broken
+    file stops)."""
+    skips = Skips() if skips is None else skips
+    kept = []
+    for s in skips.intact(group_series(items, skips)):
+        if "LOCALIZER" in [str(v).upper() for v in (s.first.get("ImageType") or [])]:
+            skips.skip(LOCALIZER, len(s.files))
+        else:
+            kept.append(s)
+    return kept, skips.warnings()
 
 
 def _text(ds: Dataset, keyword: str) -> str | None:
@@ -167,9 +173,15 @@ class DicomFolderReader(FormatReader):
     """DICOM files anywhere under the folder (or `DATA/`), masks in `labels/<case>.nii.gz`.
 
     Files are recognised by content, whatever their names; other files are skipped and
-    counted. A mask of a radiograph (no patient geometry) is matched in NIfTI voxel order
-    (column, row), the order dcm2niix writes; its affine is not compared.
+    counted, as are DICOM objects that cannot be a case. A broken file stops the scan
+    unless `skip_broken`, which also decodes every image once to find undecodable pixel
+    data before the run's long work. A mask of a radiograph (no patient geometry) is
+    matched in NIfTI voxel order (column, row), the order dcm2niix writes; its affine is
+    not compared.
     """
+
+    def __init__(self, *, skip_broken: bool = False) -> None:
+        self.skip_broken = skip_broken
 
     def matches(self, root: Path) -> bool:
         return any(looks_like_dicom(p) for p in walk(case_container(root)))
@@ -177,20 +189,29 @@ class DicomFolderReader(FormatReader):
     def scan(self, root: Path) -> Scan:
         container = case_container(root)
         files = tree_files(container)
-        series, warnings = image_series([(p, read_dicom(p)) for p in files.dicom])
-        if not series:
-            raise InputError(container, "no image series among the DICOM files (only "
-                                        "non-image objects or localizers)",
-                             "add the images of at least one case")
-        drafts, reasons = assemble_cases(container, series)
+        skips = Skips(self.skip_broken, root)
+        items = [(p, ds) for p in files.dicom
+                 if (ds := skips.attempt(read_dicom, p)) is not None]
+        series, _ = image_series(items, skips)
+        if self.skip_broken:
+            for path in [p for s in series for p, _ in s.files]:
+                skips.attempt(check_decodable, path)
+            series = skips.intact(series)
+        drafts, reasons = assemble_cases(container, series, skips)
+        if not drafts:
+            raise InputError(container, f"no usable image among the DICOM files (skipped: "
+                                        f"{skips.summary()})",
+                             "add the greyscale images, with SeriesInstanceUID and patient "
+                             "geometry, of at least one case")
         cases = [scan_case(root, d) for d in sorted(drafts, key=lambda d: d.key)]
         labels = container / LABELS_DIR
         masks = match_label_folder(labels, [c.key for c in cases],
                                    {c.key: c.aliases for c in cases})
         for case in cases:
             case.label_path = masks.get(case.key, labels / f"{case.key}.nii.gz")
-        warnings += _check_channels(container, cases, reasons)
+        warnings = skips.warnings() + _check_channels(container, cases, reasons)
         note = skipped_note(files.other)
         warnings += [note] if note else []
         return Scan("dicom", cases, cases[0].channel_names, warnings=warnings,
-                    skipped_files=len(files.other))
+                    skipped_files=len(files.other), skipped_objects=dict(skips.objects),
+                    broken_files=dict(skips.broken), broken_listing=skips.listing)

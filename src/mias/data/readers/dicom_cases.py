@@ -5,7 +5,9 @@ The one exception keeps multi-channel datasets working: the series under one top
 folder `DATA/<case>/` that come from one patient and one study, share one modality and lie
 on one voxel grid (e.g. T1, T1c, T2, FLAIR) are the channels of one case. When such a
 folder does not qualify, the reason is kept, so that a dataset whose other cases have
-several channels reports it ("two patients") rather than a channel count.
+several channels reports it ("two patients") rather than a channel count. A series that
+cannot form a case (no geometry) or holds a broken file left out by `--skip-broken` is
+dropped here and counted.
 
 A case is named after the highest folder that holds it alone (`case01`, or
 `patient/study/T1` deep in a tree); a case sharing its folder with others (a flat export)
@@ -22,6 +24,7 @@ from pathlib import Path
 
 from mias.data.readers.dicom_geometry import SeriesGeometry, series_geometry
 from mias.data.readers.dicom_series import RADIOGRAPHY, Series
+from mias.data.readers.dicom_skips import BROKEN_SERIES, NO_GEOMETRY, BrokenFile, NoGeometry, Skips
 from mias.data.readers.dicom_tree import dicom_stem
 
 
@@ -44,7 +47,7 @@ class CaseDraft:
         return Path(os.path.commonpath([p.parent for p in self.paths]))
 
 
-def assemble_cases(container: Path, series: Sequence[Series],
+def assemble_cases(container: Path, series: Sequence[Series], skips: Skips,
                    ) -> tuple[list[CaseDraft], dict[Path, str]]:
     """Cases from the image series under `container`, plus, per top-level folder whose
     series could not be one multi-channel case, why not (see the module docstring)."""
@@ -54,11 +57,12 @@ def assemble_cases(container: Path, series: Sequence[Series],
     drafts: list[CaseDraft] = []
     reasons: dict[Path, str] = {}
     for unit, members in units.items():
-        radiographs = [one for s in members if s.modality in RADIOGRAPHY
-                       for one in _per_file(s)]
-        volumes = [s for s in members if s.modality not in RADIOGRAPHY]
-        geometries = [series_geometry(s) for s in volumes]
-        drafts += [CaseDraft([s], [series_geometry(s)]) for s in radiographs]
+        radiographs = [(one, g) for s in members if s.modality in RADIOGRAPHY
+                       for one in _per_file(s) if (g := _geometry(one, skips)) is not None]
+        placed = [(s, g) for s in members if s.modality not in RADIOGRAPHY
+                  if (g := _geometry(s, skips)) is not None]
+        volumes, geometries = [s for s, _ in placed], [g for _, g in placed]
+        drafts += [CaseDraft([s], [g]) for s, g in radiographs]
         reason = None if unit is None else channel_conflict(volumes, geometries)
         if unit is not None and reason is None and volumes:
             drafts.append(CaseDraft(volumes, geometries))
@@ -68,6 +72,18 @@ def assemble_cases(container: Path, series: Sequence[Series],
         drafts += [CaseDraft([s], [g]) for s, g in zip(volumes, geometries, strict=True)]
     _name(container, drafts)
     return drafts, reasons
+
+
+def _geometry(series: Series, skips: Skips) -> SeriesGeometry | None:
+    """The series' geometry, or None once the series is left out (counted in `skips`)."""
+    try:
+        return series_geometry(series)
+    except NoGeometry:
+        skips.skip(NO_GEOMETRY, len(series.files))
+    except BrokenFile as exc:
+        skips.broken_file(exc)
+        skips.skip(BROKEN_SERIES, len(series.files) - 1)
+    return None
 
 
 def channel_conflict(series: Sequence[Series], geometries: Sequence[SeriesGeometry],

@@ -24,6 +24,7 @@ from mias.data.imputation import (
     SPACING_NOMINAL,
 )
 from mias.data.readers.dicom_series import RADIOGRAPHY, Series
+from mias.data.readers.dicom_skips import MALFORMED, BrokenFile, NoGeometry, header_int, series_uid
 from mias.data.readers.grid import Grid, canonical_grid
 from mias.errors import InputError
 
@@ -57,12 +58,16 @@ class SeriesGeometry:
 
 
 def series_geometry(series: Series) -> SeriesGeometry:
-    """The voxel grid of a series: a stack of files, a multi-frame file, or one image."""
+    """The voxel grid of a series: a stack of files, a multi-frame file, or one image.
+
+    `NoGeometry` says the series cannot form a case at all (it is skipped); other errors
+    describe a usable series that is inconsistent, for the user to fix.
+    """
     if len(series.files) == 1:
         path, ds = series.files[0]
         if "PerFrameFunctionalGroupsSequence" in ds:
             return _enhanced(path, ds)
-        if int(ds.get("NumberOfFrames", 1) or 1) > 1:
+        if _frames(path, ds) > 1:
             return _multiframe(path, ds)
         return _single(path, ds)
     if series.modality in RADIOGRAPHY:
@@ -70,10 +75,19 @@ def series_geometry(series: Series) -> SeriesGeometry:
                                         f"{len(series.files)} radiographs",
                          "put each radiograph in its own case folder")
     for path, ds in series.files:
-        if int(ds.get("NumberOfFrames", 1) or 1) > 1:
+        if _frames(path, ds) > 1:
             raise InputError(path, "a multi-frame file inside a multi-file series",
                              "convert the series to NIfTI (e.g. dcm2niix) and use that")
     return _stack(series)
+
+
+def _frames(path: Path, ds: Dataset) -> int:
+    return header_int(path, ds, "NumberOfFrames", 1, 1)
+
+
+def _size(path: Path, ds: Dataset) -> tuple[int, int]:
+    """(Columns, Rows): the in-plane voxel counts, i first."""
+    return header_int(path, ds, "Columns", minimum=1), header_int(path, ds, "Rows", minimum=1)
 
 
 def _float_list(ds: Dataset | None, keyword: str) -> list[float] | None:
@@ -108,8 +122,8 @@ def _pixel_spacing(path: Path, ds: Dataset, measures: Dataset | None = None,
         values = _float_list(source, keyword)
         if values and len(values) == 2:
             if min(values) <= 0:
-                raise InputError(path, f"{keyword} {values} is not positive",
-                                 "fix the header")
+                raise BrokenFile(path, f"{keyword} {values} is not positive", MALFORMED,
+                                 "fix the header", series_uid(ds))
             return (values[0], values[1]), ({"spacing": rule} if rule else {})
     return (1.0, 1.0), {"spacing": SPACING_NOMINAL}
 
@@ -121,8 +135,8 @@ def _orientation(path: Path, ds: Dataset | None) -> np.ndarray | None:
     iop = np.asarray(values, dtype=np.float64)
     if iop.shape != (6,) or not np.isclose(np.linalg.norm(iop[:3]), 1, atol=1e-2) \
             or not np.isclose(np.linalg.norm(iop[3:]), 1, atol=1e-2):
-        raise InputError(path, f"ImageOrientationPatient {values} is not two unit vectors",
-                         "fix the header or re-export the series")
+        raise BrokenFile(path, f"ImageOrientationPatient {values} is not two unit vectors",
+                         MALFORMED, "fix the header or re-export the series")
     return iop
 
 
@@ -157,7 +171,7 @@ def _single(path: Path, ds: Dataset) -> SeriesGeometry:
     thickness = _float(ds, "SliceThickness")
     depth = thickness if thickness and thickness > 0 else 1.0
     affine = _affine(iop, delta, _normal(iop) * depth, origin)
-    shape = (int(ds.Columns), int(ds.Rows), 1)
+    shape = (*_size(path, ds), 1)
     grid = canonical_grid(shape, affine, (delta[1], delta[0], depth), nominal=nominal)
     return SeriesGeometry(grid, (Plane(path),), None, thickness, imputed)
 
@@ -167,7 +181,7 @@ def _multiframe(path: Path, ds: Dataset) -> SeriesGeometry:
     iop = _orientation(path, ds)
     position = _float_list(ds, "ImagePositionPatient")
     if iop is None or position is None:
-        raise InputError(path, "multi-frame image without ImageOrientationPatient/"
+        raise NoGeometry(path, "multi-frame image without ImageOrientationPatient/"
                                "ImagePositionPatient (a cine or angiography run?) is not a "
                                "volume", "export the volume as an Enhanced or per-slice "
                                          "series, or convert it to NIfTI")
@@ -176,15 +190,15 @@ def _multiframe(path: Path, ds: Dataset) -> SeriesGeometry:
     spacing = _float(ds, "SpacingBetweenSlices")
     if not spacing:
         if not thickness:
-            raise InputError(path, "multi-frame image without SpacingBetweenSlices or "
+            raise NoGeometry(path, "multi-frame image without SpacingBetweenSlices or "
                                    "SliceThickness: the slice spacing is unknown",
                              "convert it to NIfTI with the correct voxel size")
         spacing = thickness
         imputed["spacing"] = SPACING_FROM_THICKNESS
-    frames = int(ds.NumberOfFrames)
+    frames = _frames(path, ds)
     affine = _affine(iop, delta, _normal(iop) * spacing, np.asarray(position))
     spacing = abs(spacing)
-    grid = canonical_grid((int(ds.Columns), int(ds.Rows), frames), affine,
+    grid = canonical_grid((*_size(path, ds), frames), affine,
                           (delta[1], delta[0], spacing))
     planes = tuple(Plane(path, f) for f in range(frames))
     return SeriesGeometry(grid, planes, spacing, thickness, imputed)
@@ -206,7 +220,7 @@ def _enhanced(path: Path, ds: Dataset) -> SeriesGeometry:
         planes.append(Plane(path, index, rescale))
     measures = _group(frames[0] if frames else None, shared, "PixelMeasuresSequence")
     if any(o is None for o in orientations) or any(p is None for p in positions):
-        raise InputError(path, "Enhanced multi-frame image without plane orientation/position "
+        raise NoGeometry(path, "Enhanced multi-frame image without plane orientation/position "
                                "for every frame", "re-export the series or convert it to NIfTI")
     delta, imputed = _pixel_spacing(path, ds, measures)
     declared = (_float(measures, "SpacingBetweenSlices"), _float(measures, "SliceThickness"))
@@ -218,19 +232,19 @@ def _stack(series: Series) -> SeriesGeometry:
     """A multi-file series, one 2D image per file."""
     ref_path, ref = series.files[0]
     for path, ds in series.files:
-        if (ds.Rows, ds.Columns) != (ref.Rows, ref.Columns):
+        if _size(path, ds) != _size(ref_path, ref):
             raise InputError(path, f"image size {ds.Rows}x{ds.Columns} differs from "
                                    f"{ref_path.name} ({ref.Rows}x{ref.Columns}) in one series",
                              "remove the odd image (a localizer?) from the series folder")
-    positions, orientations = [], []
-    for path, ds in series.files:
-        orientations.append(_orientation(path, ds))
-        position = _float_list(ds, "ImagePositionPatient")
-        if orientations[-1] is None or position is None:
-            raise InputError(path, "no ImageOrientationPatient/ImagePositionPatient: the "
-                                   "slices cannot be stacked", "re-export the series with "
-                                                               "its geometry")
-        positions.append(position)
+    orientations = [_orientation(path, ds) for path, ds in series.files]
+    positions = [_float_list(ds, "ImagePositionPatient") for _, ds in series.files]
+    missing = [path for (path, _), o, p in zip(series.files, orientations, positions,
+                                               strict=True) if o is None or p is None]
+    if missing:
+        error = NoGeometry if len(missing) == len(series.files) else InputError
+        raise error(missing[0], "no ImageOrientationPatient/ImagePositionPatient: the "
+                                "slices cannot be stacked", "re-export the series with its "
+                                                            "geometry")
     delta, imputed = _pixel_spacing(ref_path, ref)
     for path, ds in series.files:
         if _pixel_spacing(path, ds)[0] != delta:
@@ -252,7 +266,7 @@ def _from_positions(where: Path, ds: Dataset, planes: list[Plane], positions: np
         raise InputError(where, "the slice orientation changes within the series",
                          "split the series (a localizer or a multi-plane acquisition?)")
     if len(planes) == 1:
-        raise InputError(where, "a volume needs at least two slices",
+        raise NoGeometry(where, "a volume needs at least two slices",
                          "export the complete series")
     projected = positions @ _normal(iop)
     order = np.argsort(projected, kind="stable")
@@ -273,7 +287,7 @@ def _from_positions(where: Path, ds: Dataset, planes: list[Plane], positions: np
     if stated is None or abs(stated - spacing) > 0.01 * spacing + 0.01:
         imputed = {**imputed, "spacing": SPACING_FROM_POSITIONS}
     affine = _affine(iop, delta, step, first)
-    shape = (int(ds.Columns), int(ds.Rows), len(planes))
+    shape = (*_size(where, ds), len(planes))
     grid = canonical_grid(shape, affine, (delta[1], delta[0], spacing))
     ordered = tuple(planes[i] for i in order)
     return SeriesGeometry(grid, ordered, spacing, thickness, imputed)

@@ -14,6 +14,8 @@ from pydicom.dataset import Dataset
 from pydicom.pixels import apply_modality_lut
 
 from mias.data.readers.dicom_geometry import SeriesGeometry
+from mias.data.readers.dicom_series import read_dicom
+from mias.data.readers.dicom_skips import UNDECODABLE, BrokenFile, header_int, series_uid
 from mias.errors import InputError
 
 
@@ -40,19 +42,32 @@ def read_volume(geometry: SeriesGeometry, datasets: dict[Path, Dataset]) -> np.n
     return volume.astype(np.float32)
 
 
+def check_decodable(path: Path) -> None:
+    """Decode a file's pixels once and drop them: `BrokenFile` if they cannot be decoded.
+
+    Only `--skip-broken` pays for this at discovery, so that such a file is left out
+    before planning rather than failing the run hours into preprocessing.
+    """
+    _frames(path, read_dicom(path, pixels=True))
+
+
 def _frames(path: Path, ds: Dataset) -> np.ndarray:
-    """All frames of a file as float64 [frames, rows, cols], Modality LUT applied."""
-    if int(ds.get("SamplesPerPixel", 1) or 1) != 1:
+    """All frames of a file as float64 [frames, rows, cols], Modality LUT applied.
+
+    Any error of a decoder plugin (each raises its own kinds), or of the Modality LUT on a
+    malformed header, means the file is broken.
+    """
+    if header_int(path, ds, "SamplesPerPixel", 1) != 1:
         raise InputError(path, "a colour image (SamplesPerPixel > 1)",
                          "convert it to greyscale; MIAS reads greyscale medical images")
+    shape = (header_int(path, ds, "NumberOfFrames", 1, 1), header_int(path, ds, "Rows", None, 1),
+             header_int(path, ds, "Columns", None, 1))
     try:
-        pixels: Any = ds.pixel_array
-    except (ValueError, AttributeError, NotImplementedError, RuntimeError, OSError) as exc:
-        raise InputError(path, f"pixel data cannot be decoded ({exc})",
-                         "re-export the file uncompressed, or install the decoder plugin "
-                         "pydicom asks for") from exc
-    frames = int(ds.get("NumberOfFrames", 1) or 1)
-    pixels = np.asarray(pixels).reshape(frames, int(ds.Rows), int(ds.Columns))
-    if "PerFrameFunctionalGroupsSequence" in ds:
-        return pixels.astype(np.float64)
-    return np.asarray(apply_modality_lut(pixels, ds), dtype=np.float64)
+        pixels: Any = np.asarray(ds.pixel_array).reshape(shape)
+        if "PerFrameFunctionalGroupsSequence" not in ds:
+            pixels = apply_modality_lut(pixels, ds)
+    except Exception as exc:
+        raise BrokenFile(path, f"pixel data cannot be decoded ({exc})", UNDECODABLE,
+                         "re-export the file (uncompressed if it is compressed)",
+                         series_uid(ds)) from exc
+    return np.asarray(pixels, dtype=np.float64)

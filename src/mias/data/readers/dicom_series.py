@@ -1,9 +1,10 @@
 """DICOM files → series: header reading (truncation caught early) and grouping by UID.
 
 A dataset tree may hold many series (cases or channels), non-image objects (SR,
-presentation states) and stray files; this module decides which files form which image
-series, the way dcm2niix does: by SeriesInstanceUID, split further where the orientation,
-image size or modality changes inside one UID. Files that cannot be read are named.
+presentation states), colour screenshots and stray files; this module decides which files
+form which image series, the way dcm2niix does: by SeriesInstanceUID, split further where
+the orientation, image size or modality changes inside one UID. Objects that cannot be an
+image of a case are counted and skipped; broken files are named (see dicom_skips).
 """
 
 from __future__ import annotations
@@ -16,7 +17,21 @@ import numpy as np
 import pydicom
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
+from pydicom.uid import DeflatedExplicitVRLittleEndian
 
+from mias.data.readers.dicom_skips import (
+    COLOUR,
+    DERIVED,
+    NO_PIXELS,
+    NO_SERIES_UID,
+    NON_IMAGE,
+    TRUNCATED,
+    UNREADABLE,
+    BrokenFile,
+    Skips,
+    header_int,
+    series_uid,
+)
 from mias.errors import InputError
 
 PIXEL_DATA = 0x7FE00010
@@ -27,6 +42,11 @@ UNDEFINED_LENGTH = 0xFFFFFFFF
 # truncated file is caught when the dataset is discovered, not hours into training.
 DEFER_SIZE = 1024
 RADIOGRAPHY = frozenset({"CR", "DX", "MG", "RG", "IO", "PX"})
+# Objects with pixels that are not acquired images: segmentations and dose grids.
+DERIVED_MODALITIES = frozenset({"SEG", "RTDOSE"})
+# Integer headers checked once per image at grouping: (keyword, default, minimum).
+_INTEGERS = (("Rows", None, 1), ("Columns", None, 1), ("SamplesPerPixel", 1, 1),
+             ("NumberOfFrames", 1, 1), ("SeriesNumber", 0, None))
 _ORIENTATION_ATOL = 1e-4
 
 
@@ -57,8 +77,7 @@ class Series:
 
     @property
     def number(self) -> int:
-        value = self.first.get("SeriesNumber")
-        return int(value) if value not in (None, "") else 0
+        return header_int(self.files[0][0], self.first, "SeriesNumber", 0)
 
     @property
     def folder(self) -> Path:
@@ -70,15 +89,24 @@ class Series:
 
 
 def read_dicom(path: Path, *, pixels: bool = False) -> Dataset:
-    """Read a DICOM file (headers only unless `pixels`); non-DICOM or truncated → InputError."""
+    """Read a DICOM file (headers only unless `pixels`); unreadable or truncated → BrokenFile.
+
+    pydicom raises many kinds of error on a damaged file; any of them means the file is
+    broken, and must name it rather than end in a traceback. A deflated file is inflated
+    into memory whole, where a deferred value cannot be read back from the file: it is
+    read at once.
+    """
     try:
         ds = pydicom.dcmread(path, defer_size=None if pixels else DEFER_SIZE)
+        if not pixels and ds.file_meta.get("TransferSyntaxUID") == \
+                DeflatedExplicitVRLittleEndian:
+            ds = pydicom.dcmread(path)
     except InvalidDicomError as exc:
-        raise InputError(path, "not a DICOM file (no 'DICM' file meta header)",
+        raise BrokenFile(path, "not a DICOM file (no 'DICM' file meta header)", UNREADABLE,
                          "remove it from the case folder, or re-export it as a DICOM "
                          "Part 10 file (e.g. `dcmconv +F`)") from exc
-    except (OSError, EOFError, ValueError, TypeError, AttributeError) as exc:
-        raise InputError(path, f"unreadable DICOM file ({exc})",
+    except Exception as exc:
+        raise BrokenFile(path, f"unreadable DICOM file ({exc})", UNREADABLE,
                          "re-export the series or remove the broken file") from exc
     _check_complete(path, ds)
     return ds
@@ -103,36 +131,55 @@ def _check_element(path: Path, ds: Dataset, tag: int) -> None:
     else:
         return
     if available < length:
-        raise InputError(path, f"truncated: pixel data has {max(available, 0)} of {length} "
-                               "bytes", "copy or export the file again")
+        raise BrokenFile(path, f"truncated: pixel data has {max(available, 0)} of {length} "
+                               "bytes", TRUNCATED, series_uid=series_uid(ds))
 
 
-def group_series(items: Iterable[tuple[Path, Dataset]]) -> tuple[list[Series], list[Path]]:
-    """Group image files into series; also return non-image objects (SR, PR…).
+def group_series(items: Iterable[tuple[Path, Dataset]], skips: Skips) -> list[Series]:
+    """Group image files into series; what cannot be one is counted in `skips`.
 
-    A file with an image header (Rows) but no pixel data is an error naming it, as is a
-    UID holding two patients' images; a UID whose orientation, size or modality changes
-    is split into parts, each a series of its own.
+    A broken file (an image header without pixel data, a malformed integer) goes to
+    `skips.broken_file`; a UID holding two patients' images is an error; a UID whose
+    orientation, size or modality changes is split into parts, each a series of its own.
     """
     by_uid: dict[str, list[tuple[Path, Dataset]]] = {}
-    skipped: list[Path] = []
     for path, ds in sorted(items, key=lambda item: str(item[0])):
-        if not any(tag in ds for tag in PIXEL_TAGS):
-            if "Rows" in ds:
-                raise InputError(path, "an image header (Rows/Columns) without pixel data",
-                                 "export the file again, or remove it")
-            skipped.append(path)
+        try:
+            reason = _unusable(path, ds)
+        except BrokenFile as exc:
+            skips.broken_file(exc)
             continue
-        if "Rows" not in ds:
-            skipped.append(path)
+        if reason:
+            skips.skip(reason)
             continue
-        uid = str(ds.get("SeriesInstanceUID", "") or "")
-        if not uid:
-            raise InputError(path, "image without SeriesInstanceUID",
-                             "re-export the series with a complete header")
-        by_uid.setdefault(uid, []).append((path, ds))
+        by_uid.setdefault(str(ds.SeriesInstanceUID), []).append((path, ds))
     series = [part for uid, files in by_uid.items() for part in _split(uid, files)]
-    return sorted(series, key=Series.sort_key), skipped
+    return sorted(series, key=Series.sort_key)
+
+
+def _unusable(path: Path, ds: Dataset) -> str | None:
+    """Why a file cannot be an image of a case (None: it can); a broken one raises.
+
+    Colour is read from the header, so that a colour screenshot is skipped at discovery
+    rather than failing when its pixels are decoded.
+    """
+    if not any(tag in ds for tag in PIXEL_TAGS):
+        if "Rows" in ds:
+            raise BrokenFile(path, "an image header (Rows/Columns) without pixel data",
+                             NO_PIXELS, "export the file again, or remove it", series_uid(ds))
+        return NON_IMAGE
+    if "Rows" not in ds:
+        return NON_IMAGE
+    values = {keyword: header_int(path, ds, keyword, default, minimum)
+              for keyword, default, minimum in _INTEGERS}
+    if str(ds.get("Modality", "") or "").upper() in DERIVED_MODALITIES:
+        return DERIVED
+    if not series_uid(ds):
+        return NO_SERIES_UID
+    photometric = str(ds.get("PhotometricInterpretation", "") or "").strip().upper()
+    if values["SamplesPerPixel"] > 1 or photometric == "PALETTE COLOR":
+        return COLOUR
+    return None
 
 
 def _split(uid: str, files: list[tuple[Path, Dataset]]) -> list[Series]:
@@ -146,7 +193,8 @@ def _split(uid: str, files: list[tuple[Path, Dataset]]) -> list[Series]:
                                                             "again: their UIDs collide")
     parts: list[tuple[tuple[str, int, int], np.ndarray | None, Series]] = []
     for path, ds in files:
-        shape = (str(ds.get("Modality", "") or "OT"), int(ds.Rows), int(ds.get("Columns", 0)))
+        shape = (str(ds.get("Modality", "") or "OT"), header_int(path, ds, "Rows"),
+                 header_int(path, ds, "Columns"))
         iop = _orientation(ds)
         for key, ref, part in parts:
             if key == shape and _same_orientation(ref, iop):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 from mias.data import phi
@@ -21,19 +22,27 @@ from mias.errors import InputError
 from mias.records import TASK_KINDS, CaseRecord
 
 
-def discover(root: Path, *, task: str | None = None,
-             labels_csv: Path | None = None) -> DatasetSource:
+def discover(root: Path, *, task: str | None = None, labels_csv: Path | None = None,
+             skip_broken: bool = False, warn: Callable[[str], None] | None = None,
+             ) -> DatasetSource:
     """Find, validate and pseudonymise every case of the dataset at `root`.
 
     `task` is a task kind (segmentation, classification, regression) or None to infer it:
     a label table gives classification or regression, masks give segmentation, and with
     neither the dataset is `UNLABELED`. Dataset-level imputation is `impute`'s job.
+    `skip_broken` leaves broken DICOM files out instead of stopping. `warn` hears each
+    warning as soon as it is known, before validation may stop the run, and also the broken
+    files by path: those lines are for the console only, never for `warnings`.
     """
     if task is not None and task not in TASK_KINDS:
         raise InputError(None, f"unknown task {task!r}", f"use one of {', '.join(TASK_KINDS)}")
     root = Path(os.path.abspath(root))
     fmt = detect_format(root)
-    scan = create_reader(fmt).scan(root)
+    options = {"skip_broken": True} if skip_broken and fmt == "dicom" else {}
+    scan = create_reader(fmt, **options).scan(root)
+    if warn:
+        for line in (*scan.broken_listing, *scan.warnings):
+            warn(line)
     scan.cases.sort(key=lambda c: c.key)
     _check_cases(root, scan)
     kind, label_names, targets = _labels(root, scan, task,
@@ -46,13 +55,17 @@ def discover(root: Path, *, task: str | None = None,
     if clash:
         raise InputError(root, f"two cases share the case id {clash[0]!r}",
                          "give every case a distinct file or folder name")
-    warnings = list(scan.warnings)
-    warnings += [f"{sc.record.case_id}: {note}" for sc, c in zip(cases, scan.cases, strict=True)
-                 for note in c.notes]
+    notes = [f"{sc.record.case_id}: {note}" for sc, c in zip(cases, scan.cases, strict=True)
+             for note in c.notes]
+    modality = _dataset_modality(root, scan)
+    if warn:
+        for note in notes:
+            warn(note)
     return DatasetSource(root=root, format=fmt, cases=cases, kind=kind,
                          label_names=label_names, channel_names=scan.channel_names,
-                         modality=_dataset_modality(root, scan), warnings=tuple(warnings),
-                         skipped_files=scan.skipped_files)
+                         modality=modality, warnings=(*scan.warnings, *notes),
+                         skipped_files=scan.skipped_files,
+                         skipped_objects=scan.skipped_objects, broken_files=scan.broken_files)
 
 
 def _participant(table: dict[str, Participant], case: ScannedCase) -> Participant | None:
@@ -71,11 +84,12 @@ def _check_cases(root: Path, scan: Scan) -> None:
                              "keep one file (or folder) per case")
         seen[case.key] = case
     dims = Counter(len(c.shape) for c in scan.cases).most_common(1)[0][0]
-    for case in scan.cases:
-        if len(case.shape) != dims:
-            raise InputError(case.image_paths[0], f"a {len(case.shape)}D image in a dataset "
-                                                  f"of {dims}D images",
-                             "keep 2D images and 3D volumes in separate datasets")
+    odd = [c for c in scan.cases if len(c.shape) != dims]
+    if odd:
+        raise InputError(odd[0].image_paths[0], f"a {len(odd[0].shape)}D image in a dataset "
+                                                f"of {dims}D images ({len(odd)} of "
+                                                f"{len(scan.cases)} cases differ)",
+                         "keep 2D images and 3D volumes in separate datasets")
 
 
 def _labels(root: Path, scan: Scan, task: str | None, labels_csv: Path | None,

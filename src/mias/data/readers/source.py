@@ -49,7 +49,10 @@ class DatasetSource:
     table, no task asked for: e.g. scans given to `mias predict`). `warnings` lists what was
     odd but not fatal (e.g. dataset.json's numTraining disagreeing with its file list);
     `skipped_files` counts the files of the tree that were not images of the layout (e.g.
-    non-DICOM files among DICOM series); `deidentification` is the profile applied.
+    non-DICOM files among DICOM series); `skipped_objects` counts the DICOM objects that
+    could not be a case, and `broken_files` the broken files left out (`--skip-broken`),
+    per reason: counts only, since file names may identify a patient;
+    `deidentification` is the profile applied.
     """
 
     root: Path
@@ -61,11 +64,15 @@ class DatasetSource:
     modality: str
     warnings: tuple[str, ...] = ()
     skipped_files: int = 0
+    skipped_objects: dict[str, int] = field(default_factory=dict)
+    broken_files: dict[str, int] = field(default_factory=dict)
     deidentification: dict[str, Any] = field(default_factory=lambda: dict(DEIDENTIFICATION))
 
     def manifest_fields(self) -> dict[str, Any]:
         """What a manifest records about how the source was read."""
         return {"skipped_files": self.skipped_files,
+                "skipped_objects": dict(self.skipped_objects),
+                "broken_files": dict(self.broken_files),
                 "deidentification": self.deidentification}
 
 
@@ -117,7 +124,9 @@ class Scan:
 
     `label_names` is set when the layout declares labels (dataset.json); otherwise it is
     derived from the masks. `label_source` is the file to name in label errors.
-    `skipped_files` counts files of the tree that hold no image of the layout.
+    `skipped_files` counts files of the tree that hold no image of the layout;
+    `skipped_objects` and `broken_files` count what a DICOM scan left out, per reason, and
+    `broken_listing` names the broken files (for the console only, never written).
     """
 
     format: str
@@ -127,3 +136,6 @@ class Scan:
     label_source: Path | None = None
     warnings: list[str] = field(default_factory=list)
     skipped_files: int = 0
+    skipped_objects: dict[str, int] = field(default_factory=dict)
+    broken_files: dict[str, int] = field(default_factory=dict)
+    broken_listing: list[str] = field(default_factory=list)
