@@ -35,9 +35,11 @@ def validate_file(model: type[M], data: Any, path: str | Path | None, what: str,
                          fix) from exc
 
 
-def read_record(path: Path, version: int, rerun: str) -> dict[str, Any]:
-    """A stage's JSON record, refused (`InputError`) when it is not an object or was written
-    with another `schema_version`: a record of another mias version is not guessed at."""
+def read_record(path: Path, version: int, rerun: str,
+                schema: type[BaseModel] | None = None) -> dict[str, Any]:
+    """A stage's JSON record, refused (`InputError`) when it is not an object, was written
+    with another `schema_version` (a record of another mias version is not guessed at), or
+    does not have the shape `schema` declares."""
     from mias.atomic import read_json
 
     data = read_json(path)
@@ -45,6 +47,8 @@ def read_record(path: Path, version: int, rerun: str) -> dict[str, Any]:
     if found != version:
         raise InputError(path, f"not a record this mias reads (schema_version {found!r}, "
                          f"expected {version})", f"re-run `{rerun}` to rewrite it")
+    if schema is not None:
+        validate_file(schema, data, path, "record", f"re-run `{rerun}` to rewrite it")
     return data
 
 

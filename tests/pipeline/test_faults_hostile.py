@@ -230,3 +230,38 @@ def test_export_refuses_a_prep_that_is_not_one(run, tmp_path):
     rc, text = mias("export", run, "--prep", tmp_path / "nowhere", "--overwrite")
     assert rc == 2 and "--prep is not a folder written by `mias prepare`" in text
     assert snapshot(run) == before
+
+
+@pytest.mark.parametrize("stage, fields, where, argv", [
+    ("search/result.json", {"latency": "fast"}, "latency", ("train", "{run}", "--overwrite")),
+    ("search/result.json", {"arch": [1, 2]}, "arch", ("report", "{run}")),
+    ("eval/metrics.json", {"models": []}, "models", ("report", "{run}")),
+    ("export/parity.json", {"fp32": {"passed": "maybe"}}, "fp32", ("report", "{run}")),
+    ("final/metrics.json", {"steps": None}, "steps", ("report", "{run}")),
+])
+def test_a_record_of_the_wrong_shape_names_the_file_and_the_field(run, stage, fields, where,
+                                                                   argv):
+    _rewrite(run / stage, **fields)
+    before = snapshot(run)
+    rc, text = mias(*(a.format(run=run) for a in argv))
+    assert rc == 2 and "Traceback" not in text
+    assert f"invalid record at {where}" in text and str(run / stage) in text
+    assert snapshot(run) == before
+
+
+@pytest.mark.parametrize("failure", [
+    OSError(28, "No space left on device"),
+    RuntimeError("PytorchStreamWriter failed writing file data/0: file write failed"),
+])
+def test_a_full_disk_is_exit_2_naming_the_folder_and_keeps_earlier_outputs(run, monkeypatch,
+                                                                          failure):
+    def full(*_args, **_kwargs):
+        raise failure
+
+    monkeypatch.setattr("mias.atomic.write_marker", full)
+    monkeypatch.setattr("mias.cli.main._free_bytes", lambda _path: 0)
+    before = snapshot(run)
+    rc, text = mias("export", run, "--overwrite")
+    assert rc == 2 and "the disk is full" in text and "Traceback" not in text
+    assert str(run) in text and "free space" in text
+    assert snapshot(run) == before

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import importlib
 import logging
+import shutil
 import sys
 import traceback
 import warnings
@@ -35,6 +37,8 @@ INPUTS: dict[str, tuple[str, ...]] = {
 # Commands whose output is a fixed folder of RUN: their fixes cannot say "another --out".
 FIXED_OUTPUT = frozenset({"train", "evaluate", "export", "report"})
 # Commands that keep their finished work on Ctrl-C (as on kill -9) for the next run.
+# Below this much free space a failed torch write is taken for a full disk.
+LOW_SPACE = 64 * 2**20
 RESUMABLE = frozenset({"train", "search", "run", "prepare", "rank", "demo", "bench build"})
 
 
@@ -66,12 +70,44 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"interrupted: {interrupted_note(args)}", file=sys.stderr)
         return 130
-    except Exception:
+    except Exception as exc:
+        full = disk_full(exc, args)
+        if full is not None:
+            print(f"error: {full}", file=sys.stderr)
+            return 2
         traceback.print_exc()
         print("internal error (exit 1): this is a bug in mias, please report it",
               file=sys.stderr)
         return 1
     return int(rc or 0)
+
+
+def disk_full(exc: BaseException, args: argparse.Namespace) -> str | None:
+    """The message for a write that failed for want of space (None: another failure).
+
+    The outputs are atomic, so a full disk leaves the earlier outputs as they were; torch
+    reports it as a RuntimeError of its zip writer, hence the check of the folder's space.
+    """
+    where = Path(getattr(exc, "filename", None) or getattr(args, "out", None)
+                 or getattr(args, "run", None) or ".")
+    if isinstance(exc, OSError):
+        full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
+    else:
+        full = isinstance(exc, RuntimeError) and "write failed" in str(exc) \
+            and _free_bytes(where) < LOW_SPACE
+    if not full:
+        return None
+    folder = where if where.is_dir() else where.parent
+    return (f"{folder}: the disk is full ({exc.__class__.__name__}: "
+            f"{getattr(exc, 'strerror', None) or 'write failed'}); earlier outputs are kept "
+            f"as they were. Fix: free space on that disk; {interrupted_note(args)}")
+
+
+def _free_bytes(path: Path) -> int:
+    for folder in (path, *path.parents):
+        if folder.exists():
+            return shutil.disk_usage(folder).free
+    return LOW_SPACE
 
 
 def declared(args: argparse.Namespace) -> contextlib.AbstractContextManager:

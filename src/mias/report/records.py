@@ -14,6 +14,12 @@ from typing import Any
 from mias.atomic import read_json
 from mias.errors import InputError
 from mias.provenance import check_same_arch, check_same_prep, prep_fingerprint
+from mias.record_schemas import (
+    EvaluationRecord,
+    FinalMetricsRecord,
+    ParityRecord,
+    ReportedSearchRecord,
+)
 from mias.records import (
     EVAL_SCHEMA_VERSION,
     METRICS_SCHEMA_VERSION,
@@ -30,9 +36,9 @@ REQUIRED = (("search/result.json", "mias search PREP --target DEVICE --out RUN")
             ("export/parity.json", "mias export RUN"))
 _FINAL, _EVAL, _PARITY = "final/metrics.json", "eval/metrics.json", "export/parity.json"
 _RERUN = {_FINAL: "mias train", _EVAL: "mias evaluate", _PARITY: "mias export"}
-_STAGES = ((_FINAL, METRICS_SCHEMA_VERSION, "mias train RUN"),
-           (_EVAL, EVAL_SCHEMA_VERSION, "mias evaluate RUN"),
-           (_PARITY, PARITY_SCHEMA_VERSION, "mias export RUN"))
+_STAGES = ((_FINAL, METRICS_SCHEMA_VERSION, "mias train RUN", FinalMetricsRecord),
+           (_EVAL, EVAL_SCHEMA_VERSION, "mias evaluate RUN", EvaluationRecord),
+           (_PARITY, PARITY_SCHEMA_VERSION, "mias export RUN", ParityRecord))
 
 
 @dataclass(frozen=True)
@@ -72,15 +78,15 @@ class RunRecords:
                                  "validation plan cannot be written",
                                  f"run `{command}` first (or `mias run` for the whole job)")
         result = read_record(run / "search" / "result.json", RESULT_SCHEMA_VERSION,
-                             "mias search")
+                             "mias search", ReportedSearchRecord)
         prep = _prep(run, result)
         check_same_prep(prep_fingerprint(prep), result.get("data_fingerprint"), prep=prep,
                         record=run / "search" / "result.json",
                         rerun=f"run the whole job again: `mias run DATA --out {run} "
                               "--overwrite`")
         export = run / "export"
-        stages = {rel: read_record(run / rel, version, f"{command} --overwrite")
-                  for rel, version, command in _STAGES}
+        stages = {rel: read_record(run / rel, version, f"{command} --overwrite", schema)
+                  for rel, version, command, schema in _STAGES}
         for rel, stage in stages.items():
             check_same_arch(str(result.get("arch_id")), stage.get("arch_id"), record=run / rel,
                             rerun=f"re-run `{_RERUN[rel]} {run} --overwrite` and the stages "

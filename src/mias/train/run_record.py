@@ -13,6 +13,7 @@ from typing import Any
 from mias.errors import InputError
 from mias.presets.models import Preset
 from mias.provenance import check_same_prep
+from mias.record_schemas import SearchResultRecord
 from mias.records import RESULT_SCHEMA_VERSION
 from mias.space import Architecture
 from mias.validation import read_record
@@ -39,7 +40,7 @@ class SearchRecord:
         if not path.is_file():
             raise InputError(path, "no search result in this run folder",
                              "run `mias search PREP --target DEVICE --out RUN` first")
-        raw = read_record(path, RESULT_SCHEMA_VERSION, "mias search")
+        raw = read_record(path, RESULT_SCHEMA_VERSION, "mias search", SearchResultRecord)
         try:
             preset = Preset.model_validate(raw["config"])
             record = cls(run=run, arch=Architecture.from_dict(raw["arch"]),
