@@ -265,3 +265,14 @@ def test_a_full_disk_is_exit_2_naming_the_folder_and_keeps_earlier_outputs(run, 
     assert rc == 2 and "the disk is full" in text and "Traceback" not in text
     assert str(run) in text and "free space" in text
     assert snapshot(run) == before
+
+
+def test_a_moved_run_reads_the_prep_it_carries(run, tmp_path):
+    from mias.train.run_record import SearchRecord
+
+    moved = tmp_path / "elsewhere" / "RUN"
+    shutil.move(run, moved)
+    _rewrite(moved / "search" / "result.json", prep=str(tmp_path / "gone" / "prep"))
+    assert SearchRecord.load(moved).prep == moved / "prep"
+    rc, text = mias("export", moved, "--overwrite")
+    assert rc == 0, text[-2000:]

@@ -56,7 +56,7 @@ def _prep_path(run_dir: Path, model: ModelFile, result: dict[str, Any],
         raise InputError(prep, "--prep is not a folder written by `mias prepare` (no "
                                "manifest.json)", "pass the PREP this run was trained on, or "
                                                  "leave --prep out to use the one it names")
-    for candidate in (prep, model.meta.get("prep"), result.get("prep")):
+    for candidate in (prep, run_dir / "prep", model.meta.get("prep"), result.get("prep")):
         if candidate and (Path(candidate) / "manifest.json").is_file():
             return Path(candidate)
     return None

@@ -44,7 +44,7 @@ class SearchRecord:
         try:
             preset = Preset.model_validate(raw["config"])
             record = cls(run=run, arch=Architecture.from_dict(raw["arch"]),
-                         prep=Path(raw["prep"]), target=str(raw["target"]),
+                         prep=_prep(run, Path(raw["prep"])), target=str(raw["target"]),
                          seed=int(raw["seed"]), preset=preset, latency=raw.get("latency"),
                          raw=raw)
         except (KeyError, TypeError, ValueError) as exc:
@@ -65,3 +65,12 @@ class SearchRecord:
     @property
     def supernet_path(self) -> Path:
         return self.run / SUPERNET
+
+
+def _prep(run: Path, named: Path) -> Path:
+    """PREP inside the run first (`mias run` keeps it there, and a moved or copied run takes
+    it along), else the path the search recorded (a relative one from the run)."""
+    inside = run / "prep"
+    if (inside / "manifest.json").is_file():
+        return inside
+    return named if named.is_absolute() else run / named
