@@ -65,6 +65,20 @@ def test_metrics_json_holds_every_model_with_cis_and_latency(evaluated):
         assert nnunet.NOT_INSTALLED in m["notes"]
 
 
+def test_network_baselines_are_trained_with_the_found_networks_recipe(evaluated):
+    from mias.train.baselines.runner import recipe
+    from mias.train.run_record import SearchRecord
+
+    final = read_json(evaluated / "final" / "metrics.json")
+    record = SearchRecord.load(evaluated)
+    used = recipe(evaluated, record.preset.train)
+    assert used.model_dump(mode="json").items() <= final["settings"].items()
+    m = read_json(evaluated / "eval" / "metrics.json")
+    note = next(n for n in m["notes"] if n.startswith("network baselines trained with"))
+    assert f"lr {used.lr:.3g}" in note and "2 steps" in note
+    assert m["models"]["unet"]["steps"] == m["models"]["random-1"]["steps"] == final["steps"]
+
+
 def test_cases_parquet_traces_every_figure_to_cases(evaluated):
     df = pd.read_parquet(evaluated / "eval" / "cases.parquet")
     m = read_json(evaluated / "eval" / "metrics.json")

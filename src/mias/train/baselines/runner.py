@@ -1,4 +1,8 @@
-"""Run the preset's baselines on an `Evaluation`: same split, budget, metrics and latency.
+"""Run the preset's baselines on an `Evaluation`: same split, recipe, budget, metrics and
+latency. Every network baseline (the fixed U-Net, the random controls) is trained with the
+settings the found network's final training used — its tuned learning rate, momentum and
+weight decay and its step or time budget included — so a difference is the architecture's,
+not the recipe's.
 
 It imports what it shares with `mias.train.evaluate` from `evaluation_support`, never
 `evaluate` itself (which imports this module): no import cycle.
@@ -14,6 +18,7 @@ from typing import Any
 
 from mias.atomic import read_json
 from mias.hardware.devices import resolve_device
+from mias.presets.models import TrainSettings
 from mias.train.baselines import nnunet
 from mias.train.baselines.classical import train_classical, whole_scan
 from mias.train.baselines.random_control import draw_matched, target_predictor
@@ -23,6 +28,7 @@ from mias.train.evaluation_support import data_root, net_latency, sk_latency
 from mias.train.model_file import ModelFile
 from mias.train.original import load_original
 from mias.train.standalone import TrainResult, train_architecture, train_network
+from mias.validation import validate_file
 
 
 def run_baselines(ev, model: ModelFile, onnx_dir: Path, all_rows: list[dict[str, Any]],
@@ -30,7 +36,16 @@ def run_baselines(ev, model: ModelFile, onnx_dir: Path, all_rows: list[dict[str,
     entries: dict[str, Any] = {}
     notes: list[str] = []
     names = list(ev.settings.baselines)
-    train = ev.record.preset.train
+    train = recipe(ev.record.run, ev.record.preset.train)
+    if {"unet", "random"} & set(names):
+        budget = (f"{train.steps} steps" if train.steps else
+                  f"{train.epochs * train.steps_per_epoch} steps" if train.steps_per_epoch
+                  else f"{train.epochs} epochs")
+        if train.time_budget_min is not None:
+            budget += f", at most {train.time_budget_min:g} min"
+        notes.append(f"network baselines trained with the found network's recipe: "
+                     f"{train.optimizer} lr {train.lr:.3g}, momentum {train.momentum:.3g}, "
+                     f"weight decay {train.weight_decay:.2g}, {budget}")
     seed = ev.record.seed
     seg = ev.task.kind == "segmentation"
     scans: dict[str, tuple[Any, Any]] | None = None
@@ -89,7 +104,7 @@ def run_baselines(ev, model: ModelFile, onnx_dir: Path, all_rows: list[dict[str,
                 net_latency(ev, net, onnx_dir / "nnunet.onnx"), t0,
                 epochs=ev.settings.nnunet_epochs)
         elif name == "random":
-            _random_control(ev, model, onnx_dir, add, notes)
+            _random_control(ev, model, train, onnx_dir, add, notes)
     if progress:
         progress("baselines", len(names), len(names))
     return entries, notes
@@ -111,7 +126,21 @@ def _train_originals(ev) -> dict[str, Any]:
             for cid in ev.data.splits["train"]}
 
 
-def _random_control(ev, model: ModelFile, onnx_dir: Path, add, notes: list[str]) -> None:
+def recipe(run: Path, preset: TrainSettings) -> TrainSettings:
+    """The settings RUN/final/metrics.json says the found network was trained with (the
+    preset's, for a final training that did not record them); the record's derived figures
+    (planned patch, heads) are the training's own and are planned again."""
+    path = run / "final" / "metrics.json"
+    settings = read_json(path).get("settings") if path.is_file() else None
+    if not isinstance(settings, dict):
+        return preset
+    known = {k: v for k, v in settings.items() if k in TrainSettings.model_fields}
+    return validate_file(TrainSettings, known, path, "record",
+                         f"re-run `mias train {run} --overwrite` to rewrite it")
+
+
+def _random_control(ev, model: ModelFile, train: TrainSettings, onnx_dir: Path, add,
+                    notes: list[str]) -> None:
     n = ev.settings.random_control
     if n == 0:
         return
@@ -124,7 +153,7 @@ def _random_control(ev, model: ModelFile, onnx_dir: Path, add, notes: list[str])
     dice = []
     for k, (arch, fig) in enumerate(picked, start=1):
         t0 = time.perf_counter()
-        result = train_architecture(model.space, arch, ev.data, ev.record.preset.train,
+        result = train_architecture(model.space, arch, ev.data, train,
                                     device=ev.device, seed=ev.record.seed + k)
         name = f"random-{k}"
         rows, decided = _scored(ev, name, result)
