@@ -82,7 +82,9 @@ def test_cli_search_writes_json(tiny_build: tuple[Path, Path], tmp_path: Path) -
     assert main(["bench", "search", "--table", str(tiny_build[1]), "--task", "Spleen",
                  "--strategy", "random", "--steps", "20", "--json", str(out)]) == 0
     result = json.loads(out.read_text())
-    assert result["table_hits"] + result["surrogate_calls"] <= 20 and result["front"]
+    assert result["table_hits"] + result["surrogate_calls"] == result["evaluations"] == 20
+    assert result["front"] and result["best"]["source"] in ("trained", "surrogate")
+    assert result["best"]["data"] == "synthetic stand-in" and "sha256" in result["table"]
 
 
 def test_shipped_table_loads() -> None:

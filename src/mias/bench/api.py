@@ -3,10 +3,17 @@
     bench = MedNasBench.load()                  # the table shipped inside the package
     bench.tasks(); bench.archs("Hippocampus")
     bench.query(arch, "Hippocampus", "rpi3")    # one record: metrics, latency, energy, sources
+    bench.query(arch, "Hippocampus", "rpi3", surrogate=True)  # off the table: predicted
     bench.best("Hippocampus", "rpi3", latency_budget_ms=20)
     bench.pareto("Hippocampus", "rpi3")
 
 Rows are indexed by (task, arch id) once at load, so a query is a dict lookup.
+
+Every record says where its figures come from, so a result can be cited without reading
+the build: `source` (`trained`: a row of the table; `surrogate`: a predicted metric),
+`data` (synthetic stand-in or the Decathlon), the training budget and seeds, the
+`measured`/`predicted`/`estimated` source of latency, energy and memory, where
+`train_seconds` were timed, and the table's version and content checksum.
 """
 
 from __future__ import annotations
@@ -20,6 +27,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mias.bench.efficiency import DeviceModel, cost_columns
+from mias.bench.prep import data_label
 from mias.bench.surrogate import Surrogate
 from mias.bench.table import read_table
 from mias.errors import InputError
@@ -28,6 +37,8 @@ from mias.space import Architecture, SearchSpace
 SHIPPED_TABLE = "mednasbench.parquet"
 JSON_COLUMNS = ("dice_by_structure", "jaccard_by_structure", "hd95_by_structure",
                 "empty_cases_by_structure")
+#: Peak memory is always the analytic estimate of `mias.hardware.memory`, never timed.
+MEMORY_SOURCE = "estimated"
 
 
 def shipped_table_path() -> Path:
@@ -61,6 +72,8 @@ class MedNasBench:
             arch = Architecture.from_dict(json.loads(row["arch"]))
             self._by_arch[(row["task"], arch)] = row
         self._surrogates: dict[str, Surrogate] = {}
+        self._models: dict[str, DeviceModel] = {}
+        self._provenance: dict[tuple[str, str], dict[str, Any]] = {}
         self._by_task: dict[str, list[dict[str, Any]]] = {}
         for (task, _), row in self._rows.items():
             self._by_task.setdefault(task, []).append(row)
@@ -97,20 +110,57 @@ class MedNasBench:
                                                    [r["metric"] for r in rows], seed=seed)
         return self._surrogates[task]
 
+    def device_model(self, device: str) -> DeviceModel:
+        """The latency model the table used for `device` (its LUT, else the roofline)."""
+        if device not in self._models:
+            info = self.meta["devices"][self._check_device(device)]
+            self._models[device] = DeviceModel.create(device, info.get("lut"))
+        return self._models[device]
+
+    def citation(self) -> str:
+        """The table's name, version and content checksum: what a paper should quote."""
+        return (f"{self.meta.get('name', 'MED-NAS-Bench')} {self.meta['table_version']} "
+                f"(sha256 {self.meta['content_sha256']})")
+
+    def provenance(self, task: str, device: str) -> dict[str, Any]:
+        """What every answer about `task` on `device` rests on: data, training budget and
+        seeds, the sources of latency, energy and memory, the timing host, the table."""
+        key = (self._check_task(task), self._check_device(device))
+        if key not in self._provenance:
+            info = self.meta["tasks"][task]
+            schedule = self.meta["schedule"]
+            host = (self.meta.get("timing_host") or {}).get("host")
+            self._provenance[key] = {
+                "data": info.get("data") or data_label(info["origin"]),
+                "train_steps": schedule["epochs"] * schedule["steps_per_epoch"],
+                "seeds": dict(self.meta["seeds"]),
+                "latency_source": self.meta["devices"][device]["latency_source"],
+                "memory_source": MEMORY_SOURCE,
+                "train_seconds_source": f"measured on {host['platform']}" if host else
+                "measured on a host the table does not record",
+                "table_version": self.meta["table_version"],
+                "table_sha256": self.meta["content_sha256"]}
+        return dict(self._provenance[key])
+
     @cached_property
     def _spaces(self) -> dict[str, SearchSpace]:
         return {t: SearchSpace.from_dict(m["space"]) for t, m in self.meta["tasks"].items()}
 
     # ---- queries ------------------------------------------------------------------------
 
-    def query(self, arch: Architecture | str, task: str, device: str) -> dict[str, Any]:
-        """One architecture's record on `task`, with `device`'s latency and energy."""
+    def query(self, arch: Architecture | str, task: str, device: str, *,
+              surrogate: bool = False) -> dict[str, Any]:
+        """One architecture's record on `task`, with `device`'s latency and energy; with
+        `surrogate`, an architecture off the table gets the surrogate's predicted record."""
         row = self._row(arch, task)
         if row is None:
             self._check_task(task)
+            if surrogate and isinstance(arch, Architecture):
+                return self._predicted(arch, task, self._check_device(device))
             arch_id = arch if isinstance(arch, str) else arch.id
             raise InputError(None, f"architecture {arch_id} is not in the table for {task}",
-                             "pick one from archs(task), or use the surrogate for others")
+                             "pick one from archs(task), or pass surrogate=True with the "
+                             "Architecture for a predicted record")
         return self._record(row, self._check_device(device))
 
     def best(self, task: str, device: str, latency_budget_ms: float | None = None
@@ -151,14 +201,29 @@ class MedNasBench:
 
     # ---- helpers ------------------------------------------------------------------------
 
-    def _record(self, row: dict[str, Any], device: str) -> dict[str, Any]:
-        out = {k: v for k, v in row.items() if "__" not in k}
+    def _record(self, row: dict[str, Any], device: str,
+                source: str = "trained") -> dict[str, Any]:
+        out = {"source": source, **self.provenance(row["task"], device)}
+        out.update((k, v) for k, v in row.items() if "__" not in k)
         out["arch"] = json.loads(row["arch"])
         out["device"] = device
         for name in ("latency_ms", "latency_source", "latency_label", "energy_mj",
                      "energy_source", "memory_fits"):
             out[name] = row.get(f"{name}__{device}")
         return out
+
+    def _predicted(self, arch: Architecture, task: str, device: str) -> dict[str, Any]:
+        """A record of an architecture off the table: the surrogate's metric, and latency,
+        energy and memory from the models the table's own rows were given."""
+        space = self.space(task)
+        space.check(arch)
+        row = {"task": task, "arch_id": arch.id, "arch": json.dumps(arch.to_dict()),
+               "depth": arch.depth,
+               "metric": float(self.surrogate(task).predict([arch])[0]),
+               "metric_name": self._task_rows(task)[0]["metric_name"],
+               "seed": int(self.meta["seeds"]["training"]),
+               **cost_columns(space, arch, [self.device_model(device)])}
+        return self._record(row, device, "surrogate")
 
     def _task_rows(self, task: str) -> list[dict[str, Any]]:
         return self._by_task[self._check_task(task)]

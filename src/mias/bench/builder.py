@@ -10,6 +10,7 @@ once the cells are in.
 from __future__ import annotations
 
 import json
+import os
 import platform
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ from mias.bench.cells import CellJob, cached_row
 from mias.bench.efficiency import DeviceModel, cost_columns, device_models
 from mias.bench.fanout import run_cells
 from mias.bench.genotype import Genotype, project, sample_genotype, space_ops
-from mias.bench.prep import prepare_task
+from mias.bench.prep import data_label, prepare_task
 from mias.bench.surrogate import held_out_quality
 from mias.bench.table import COLUMNS, write_table
 from mias.bench.tasks import DETECTION_MIN_VOXELS, get_task, task_names
@@ -107,6 +108,19 @@ def _versions() -> dict[str, str]:
             "pandas": pd.__version__}
 
 
+def timing_host(backend: str, ray_address: str | None, *, computed: int,
+                reused: int) -> dict[str, Any]:
+    """Where `train_seconds` were timed, so a reader knows whose wall clock they are: this
+    machine, unless the cells ran on a remote Ray cluster (whose nodes are not recorded)."""
+    remote = backend == "ray" and bool(ray_address) and ray_address != "local"
+    host = None if remote else {"platform": platform.platform(), "machine": platform.machine(),
+                                "processor": platform.processor() or None,
+                                "cpus": os.cpu_count(), "python": platform.python_version()}
+    return {"host": host, "ray_address": ray_address if remote else None,
+            "cells_timed_here": computed, "cells_reused": reused,
+            "note": "reused cells keep the timing of the build that computed them"}
+
+
 def build(config: BuildConfig, work: str | Path, out: str | Path, *,
           msd_root: str | Path | None = None, backend: str = "auto", workers: int = 2,
           ray_address: str | None = None, progress: Progress | None = None) -> BuildReport:
@@ -147,6 +161,7 @@ def build(config: BuildConfig, work: str | Path, out: str | Path, *,
     used = run_cells(todo, backend=backend, workers=workers, ray_address=ray_address, done=done)
     frame = _frame(jobs, rows, spaces, models)
     meta = _metadata(config, tasks, preps, spaces, genotypes, models, frame, used)
+    meta["timing_host"] = timing_host(used, ray_address, computed=len(todo), reused=reused)
     path = write_table(frame, meta, out)
     return BuildReport(path=path, rows=len(frame), computed=len(todo), reused=reused,
                        backend=used)
@@ -175,7 +190,8 @@ def _metadata(config: BuildConfig, tasks: list[Any], preps: dict[str, tuple[Path
         space = spaces[task.name]
         task_meta[task.name] = {
             "number": task.number, "kind": task.kind, "modality": task.modality,
-            "lesion": task.lesion, "origin": origin, "task": space.task.to_dict(),
+            "lesion": task.lesion, "origin": origin, "data": data_label(origin),
+            "task": space.task.to_dict(),
             "space": space.to_dict(), "cases": {k: len(splits.get(k, [])) for k in
                                                 ("train", "val", "test")}}
         archs = [Architecture.from_dict(json.loads(a)) for a in sub["arch"]]

@@ -13,14 +13,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from mias.bench.api import MedNasBench
-from mias.bench.efficiency import DeviceModel
 from mias.bench.genotype import lift, project
-from mias.bench.strategies import Problem
-from mias.search.evaluator import Evaluator, PathScore
+from mias.bench.strategies import Problem, SourcedEvaluator
 from mias.space import Architecture
 
 
-class TableEvaluator(Evaluator):
+class TableEvaluator(SourcedEvaluator):
     """Validation metric of `task` from the table, the surrogate off the table."""
 
     def __init__(self, bench: MedNasBench, task: str) -> None:
@@ -45,12 +43,8 @@ class TableEvaluator(Evaluator):
         self._cache[arch] = metric
         return metric
 
-    def score(self, archs: Sequence[Architecture]) -> list[PathScore]:
-        return [PathScore(a, m, 1.0 - m) for a, m in ((a, self.value(a)) for a in archs)]
-
-    def step(self, archs: Sequence[Architecture], step: int) -> list[PathScore]:
-        """Nothing to train: a step is a lookup."""
-        return self.score(archs)
+    def source(self, arch: Architecture) -> str:
+        return "trained" if self.bench.metric(arch, self.task) is not None else "surrogate"
 
     def state_dict(self) -> dict[str, Any]:
         return {"hits": self.hits, "misses": self.misses}
@@ -63,8 +57,7 @@ class TableLatency:
     """Latency (ms) of any architecture of `task` on `device`, with the table's model."""
 
     def __init__(self, bench: MedNasBench, task: str, device: str) -> None:
-        info = bench.meta["devices"][device]
-        self.model = DeviceModel.create(device, info.get("lut"))
+        self.model = bench.device_model(device)
         self.predictor = self.model.predictor
         self.space = bench.space(task)
         self._cache: dict[Architecture, float] = {}
@@ -77,7 +70,7 @@ class TableLatency:
         return value
 
 
-class MultiTaskEvaluator(Evaluator):
+class MultiTaskEvaluator(SourcedEvaluator):
     """Seen tasks at once: an architecture of the anchor task's space is lifted to its
     genotype, projected onto every seen task, and scored by the mean metric there."""
 
@@ -90,11 +83,11 @@ class MultiTaskEvaluator(Evaluator):
         genotype = lift(self.anchor, arch)
         return sum(p.value(project(p.space, genotype)) for p in self.parts) / len(self.parts)
 
-    def score(self, archs: Sequence[Architecture]) -> list[PathScore]:
-        return [PathScore(a, m, 1.0 - m) for a, m in ((a, self.value(a)) for a in archs)]
-
-    def step(self, archs: Sequence[Architecture], step: int) -> list[PathScore]:
-        return self.score(archs)
+    def source(self, arch: Architecture) -> str:
+        """`trained` only when every seen task's projection is a row of the table."""
+        genotype = lift(self.anchor, arch)
+        sources = {p.source(project(p.space, genotype)) for p in self.parts}
+        return "trained" if sources == {"trained"} else "surrogate"
 
 
 class MultiTaskLatency:
@@ -114,4 +107,4 @@ def table_problem(bench: MedNasBench, task: str, device: str,
     """A single-task search problem on the table: evaluator, latency and its predictor."""
     latency = TableLatency(bench, task, device)
     return Problem(bench.space(task), TableEvaluator(bench, task), latency, budget_ms,
-                   latency.predictor)
+                   latency.predictor, bench.provenance(task, device))

@@ -7,6 +7,14 @@ from pathlib import Path
 from mias.bench.tasks import BenchTask, detection_table, find_msd_folder
 from mias.errors import InputError
 
+DATA_LABELS = {"msd": "the Decathlon", "standin": "synthetic stand-in"}
+
+
+def data_label(origin: str) -> str:
+    """What a task's figures were trained on, in the words a citation needs, from the
+    origin `task_data` records (`msd:...` or `standin:...`)."""
+    return DATA_LABELS.get(origin.partition(":")[0], f"unknown ({origin})")
+
 
 def task_data(task: BenchTask, work: Path, *, msd_root: Path | None, cases: int,
               seed: int) -> tuple[Path, str]:

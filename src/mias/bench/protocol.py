@@ -60,7 +60,8 @@ def evaluate_protocol(bench: MedNasBench, *, strategy: str, device: str,
                       split: Split | None = None) -> dict[str, Any]:
     split = (split or Split()).check(bench.tasks())
     problem = Problem(bench.space(split.seen[0]), MultiTaskEvaluator(bench, split.seen),
-                      MultiTaskLatency(bench, split.seen, device), budget_ms)
+                      MultiTaskLatency(bench, split.seen, device), budget_ms,
+                      provenance=bench.provenance(split.seen[0], device))
     result = run_strategy(strategy, problem, steps=steps, seed=seed)
     found = result.best or max(result.trials, key=problem.fitness)
     genotype = lift(problem.space, found.arch)
@@ -77,15 +78,20 @@ def evaluate_protocol(bench: MedNasBench, *, strategy: str, device: str,
         oracle = bench.best(task, device, budget_ms)
         unseen[task] = {
             "arch_id": arch.id, "metric": metric, "in_table": table_metric is not None,
+            "source": "trained" if table_metric is not None else "surrogate",
             "latency_ms": latency, "within_budget": budget_ms is None or latency <= budget_ms,
             "percentile": sum(m <= metric for m in metrics) / len(metrics),
             "best_in_table": None if oracle is None else
             {"arch_id": oracle["arch_id"], "metric": oracle["metric"],
-             "latency_ms": oracle["latency_ms"]},
+             "latency_ms": oracle["latency_ms"], "source": oracle["source"]},
+            "provenance": bench.provenance(task, device),
         }
     return {"strategy": strategy, "device": device, "budget_ms": budget_ms, "steps": steps,
-            "seed": seed, "seen": list(split.seen), "unseen_tasks": list(split.unseen),
+            "seed": seed, "evaluations": result.evaluations, "proposals": result.proposals,
+            "table": bench.citation(), "seen": list(split.seen),
+            "unseen_tasks": list(split.unseen),
             "found": {"anchor_task": split.seen[0], "arch_id": found.arch.id,
                       "genotype": genotype.to_dict(), "seen_mean_metric": found.metric,
-                      "seen_mean_latency_ms": found.latency_ms},
+                      "seen_mean_latency_ms": found.latency_ms, "source": found.source,
+                      "provenance": dict(found.provenance)},
             "unseen": unseen}

@@ -5,20 +5,37 @@ underscore (`latency_ms__rpi3`, `latency_source__rpi3`, …); per-structure figu
 text. The metadata (schema version, search spaces, schedule, seeds, versions, devices and
 how each latency was obtained, surrogate quality) travels inside the Parquet file's
 key-value metadata, so a table is self-describing.
+
+A table is citable: the metadata records its version and the SHA-256 of its content, and a
+table whose content no longer matches is refused on load, so every figure read from it is
+the figure that was built. The checksum covers a canonical serialisation of the columns,
+not the file's bytes, because the metadata lives in the same file.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from mias.atomic import atomic_file
+from mias.bench.cells import CELL_SCHEMA_VERSION
 from mias.errors import InputError
 
+if TYPE_CHECKING:
+    import pyarrow as pa
+
 TABLE_SCHEMA_VERSION = 1
+#: What a table's figures mean: its layout (schema) and how its cells were computed (cell
+#: schema), so two tables with the same version can be compared figure for figure.
+TABLE_VERSION = f"{TABLE_SCHEMA_VERSION}.{CELL_SCHEMA_VERSION}"
+CHECKSUM_BASIS = ("SHA-256 of the compact JSON of {column: values in row order} with columns "
+                  "sorted by name (nulls as null, floats at full precision)")
+REBUILD = ("rebuild it with `mias bench build`, or restore the original file (the shipped "
+           "table: reinstall mias)")
 META_KEY = b"mednasbench"
 COLUMNS: dict[str, str] = {
     "task": "benchmark task name",
@@ -58,14 +75,28 @@ COLUMNS: dict[str, str] = {
 }
 
 
+def content_sha256(table: pa.Table) -> str:
+    """Checksum of the table's content alone (see `CHECKSUM_BASIS`), so the metadata that
+    records it can live in the same file."""
+    content = {name: table.column(name).to_pylist() for name in sorted(table.column_names)}
+    text = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def with_metadata(table: pa.Table, meta: dict[str, Any]) -> pa.Table:
+    """`table` carrying `meta` plus the schema version, table version and content checksum."""
+    record = {**meta, "schema_version": TABLE_SCHEMA_VERSION,
+              "table_version": meta.get("table_version", TABLE_VERSION),
+              "content_sha256": content_sha256(table), "checksum": CHECKSUM_BASIS}
+    return table.replace_schema_metadata({**(table.schema.metadata or {}),
+                                          META_KEY: json.dumps(record, sort_keys=True)})
+
+
 def write_table(frame: pd.DataFrame, meta: dict[str, Any], path: str | Path) -> Path:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    table = pa.Table.from_pandas(frame, preserve_index=False)
-    record = {"schema_version": TABLE_SCHEMA_VERSION, **meta}
-    table = table.replace_schema_metadata({**(table.schema.metadata or {}),
-                                           META_KEY: json.dumps(record, sort_keys=True)})
+    table = with_metadata(pa.Table.from_pandas(frame, preserve_index=False), meta)
     path = Path(path)
     with atomic_file(path) as tmp:
         pq.write_table(table, tmp, compression="zstd")
@@ -89,4 +120,17 @@ def read_table(path: str | Path) -> tuple[pd.DataFrame, dict[str, Any]]:
     if meta.get("schema_version") != TABLE_SCHEMA_VERSION:
         raise InputError(path, f"table schema_version {meta.get('schema_version')!r}, this "
                          f"mias reads {TABLE_SCHEMA_VERSION}", "rebuild it with this version")
+    check_content(table, meta, path)
     return table.to_pandas(), meta
+
+
+def check_content(table: pa.Table, meta: dict[str, Any], path: Path) -> None:
+    """Refuse a table without a checksum, or whose content no longer matches it."""
+    recorded = meta.get("content_sha256")
+    if not recorded:
+        raise InputError(path, "table records no content checksum (written before tables "
+                         "were checksummed), so its figures cannot be vouched for", REBUILD)
+    found = content_sha256(table)
+    if found != recorded:
+        raise InputError(path, f"table content was modified after it was built: SHA-256 "
+                         f"{found[:12]}… does not match the recorded {recorded[:12]}…", REBUILD)

@@ -24,7 +24,8 @@ def _common_table(p: argparse.ArgumentParser) -> None:
 def _search_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--strategy", default="evolution",
                    help="mias, fairnas, random, evolution or nsga2")
-    p.add_argument("--steps", type=_COUNT, default=1000, help="architectures evaluated")
+    p.add_argument("--steps", type=_COUNT, default=1000,
+                   help="distinct architectures evaluated (a repeat is free and not counted)")
     p.add_argument("--seed", type=_SEED, default=0, help="random seed")
     p.add_argument("--json", type=Path, help="also write the result as JSON here")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --json file")
@@ -125,7 +126,8 @@ def _fmt(value: Any) -> str:
 
 
 COLUMNS: tuple[tuple[str, str], ...] = (
-    ("arch_id", "arch"), ("depth", "depth"), ("metric", "metric"), ("jaccard", "Jaccard"),
+    ("arch_id", "arch"), ("source", "source"), ("depth", "depth"), ("metric", "metric"),
+    ("jaccard", "Jaccard"),
     ("hd95_mm", "HD95 mm"), ("latency_ms", "ms"), ("latency_source", "latency"),
     ("energy_mj", "mJ"), ("params", "params"), ("flops", "GFLOPs"))
 
@@ -144,12 +146,29 @@ def _table(title: str, records: list[dict[str, Any]], budget: float | None) -> A
 
     table = Table(title=title)
     for col, head in COLUMNS:
-        table.add_column(head, justify="left" if col in ("arch_id", "latency_source") else
-                         "right", no_wrap=True)
+        table.add_column(head, justify="left" if col in ("arch_id", "source", "latency_source")
+                         else "right", no_wrap=True)
     for r in records:
         style = None if budget is None or r["latency_ms"] <= budget else "dim"
         table.add_row(*(_cell(r, c) for c, _ in COLUMNS), style=style)
     return table
+
+
+SOURCE_WORDS = {"trained": "trained figure", "surrogate": "surrogate guess"}
+
+
+def provenance_line(record: dict[str, Any], citation: str) -> str:
+    """What a printed answer rests on, in one line a reader can quote."""
+    seeds = ", ".join(f"{k} {v}" for k, v in sorted(record["seeds"].items()))
+    energy = record.get("energy_source")
+    basis = ("predicted by the surrogate fitted to rows" if record.get("source") == "surrogate"
+             else "rows")
+    return (f"provenance: {basis} trained on {record['data']} data, {record['train_steps']} "
+            f"SGD steps, "
+            f"seeds {seeds}; latency {record['latency_source']}"
+            + (f", energy {energy}" if energy else "")
+            + f", memory {record['memory_source']}; train_seconds "
+            f"{record['train_seconds_source']}; table {citation}")
 
 
 def _console() -> Any:
@@ -168,6 +187,7 @@ def run_query(args: argparse.Namespace) -> int:
     if args.arch:
         record = bench.query(args.arch, args.task, args.target)
         out.print(_table(f"{args.task} · {args.target}", [record], args.budget_ms))
+        out.print(provenance_line(record, bench.citation()))
         return 0
     best = bench.best(args.task, args.target, args.budget_ms)
     front = bench.pareto(args.task, args.target)
@@ -182,9 +202,11 @@ def run_query(args: argparse.Namespace) -> int:
                      f"{len(bench.archs(args.task))} architectures)", front[:args.top],
                      args.budget_ms))
     info = bench.meta["devices"][args.target]
+    shown = best or front[0]
     out.print(f"latency: {info['latency_source']} ({info['latency_model']}); metric: "
-              f"{best['metric_name'] if best else front[0]['metric_name']} on the validation "
-              f"split after the table's fixed schedule")
+              f"{shown['metric_name']} on the validation split after the table's fixed "
+              f"schedule")
+    out.print(provenance_line(shown, bench.citation()))
     return 0
 
 
@@ -218,21 +240,22 @@ def run_search(args: argparse.Namespace) -> int:
     result = run_strategy(args.strategy, problem, steps=args.steps, seed=args.seed)
     seconds = time.perf_counter() - t0
     best = result.best
-    payload = {"task": args.task, "device": args.target, "strategy": args.strategy,
-               "steps": args.steps, "seed": args.seed, "budget_ms": args.budget_ms,
-               "seconds": seconds, "table_hits": evaluator.hits,
-               "surrogate_calls": evaluator.misses,
-               "best": None if best is None else best.to_dict() | {"arch": best.arch.to_dict()},
-               "front": [t.to_dict() for t in result.front]}
+    payload = {"task": args.task, "device": args.target, "steps": args.steps,
+               "seed": args.seed, "seconds": seconds, "table_hits": evaluator.hits,
+               "surrogate_calls": evaluator.misses, "table": bench.citation(),
+               **result.to_dict()}
     _write_json(args.json, payload)
     out = _console()
+    spent = (f"{result.evaluations} distinct architectures evaluated ({result.proposals} "
+             f"proposed) in {seconds:.1f} s: {evaluator.hits} table lookups, "
+             f"{evaluator.misses} surrogate predictions")
     if best is None:
-        out.print(f"{args.strategy}: no architecture met the budget in {args.steps} steps")
+        out.print(f"{args.strategy}: no architecture met the budget; {spent}")
     else:
-        out.print(f"{args.strategy} on {args.task} ({args.target}): best {best.metric:.3f} at "
-                  f"{best.latency_ms:.1f} ms, arch {best.arch.id}; {args.steps} steps in "
-                  f"{seconds:.1f} s ({evaluator.hits} table lookups, {evaluator.misses} "
-                  "surrogate predictions)")
+        out.print(f"{args.strategy} on {args.task} ({args.target}): best {best.metric:.3f} "
+                  f"({SOURCE_WORDS[best.source]}) at {best.latency_ms:.1f} ms, arch "
+                  f"{best.arch.id}; {spent}")
+        out.print(provenance_line(best.to_dict(), bench.citation()))
     return 0
 
 
@@ -253,15 +276,19 @@ def run_evaluate(args: argparse.Namespace) -> int:
     out = _console()
     found = result["found"]
     out.print(f"searched on {', '.join(result['seen'])}: mean metric "
-              f"{found['seen_mean_metric']:.3f} at {found['seen_mean_latency_ms']:.1f} ms")
+              f"{found['seen_mean_metric']:.3f} ({SOURCE_WORDS[found['source']]}) at "
+              f"{found['seen_mean_latency_ms']:.1f} ms; {result['evaluations']} distinct "
+              f"architectures evaluated")
     table = Table(title="found design on unseen tasks")
-    for col in ("task", "metric", "latency_ms", "percentile", "best in table", "in table"):
+    for col in ("task", "metric", "source", "latency_ms", "percentile", "best in table"):
         table.add_column(col)
     for task, r in result["unseen"].items():
         oracle = r["best_in_table"]
-        table.add_row(task, _fmt(r["metric"]), _fmt(r["latency_ms"]), _fmt(r["percentile"]),
-                      "–" if oracle is None else _fmt(oracle["metric"]), str(r["in_table"]))
+        table.add_row(task, _fmt(r["metric"]), r["source"], _fmt(r["latency_ms"]),
+                      _fmt(r["percentile"]), "–" if oracle is None else _fmt(oracle["metric"]))
     out.print(table)
+    out.print(provenance_line(found["provenance"] | {"source": found["source"]},
+                              result["table"]))
     if args.json is None:
         out.print_json(json.dumps(result["unseen"]))
     return 0
