@@ -2,7 +2,8 @@
 accuracy against latency, and does it beat random networks of its own latency?
 
 For each task: synthesise, `mias prepare`, then one `mias search` → `mias train` → `mias
-evaluate` per point — the CLI as a user runs it, the preset's recipe for every network —
+evaluate` per point — the CLI as a user runs it, one recipe for every network (the
+baselines get the found network's final-training settings, tuned hyper-parameters included) —
 over ≥ 3 values of ε_lat and ≥ 4 latency budgets spread over the space's range on the
 target (one of them a quarter of the DynUNet baseline's latency, when the space reaches it).
 Every point's evaluation trains `--controls` random architectures within ±10% of the found
@@ -18,13 +19,15 @@ budgets; ≥ 3 distinct found networks whose Dice rises with latency within thei
 quarter of DynUNet's latency, found Dice ≥ DynUNet's − 0.02.
 
     .venv/bin/python benchmarks/tradeoff.py [--tasks hippocampus] [--eps 0.1 0.4 1.6]
-        [--budgets 4] [--controls 5] [--preset demo] [--target rpi3] [--work DIR] [--collect]
+        [--budgets 4] [--controls 5] [--preset demo] [--target rpi3] [--work DIR]
+        [--collect] [--recheck]
 """
 
 from __future__ import annotations
 
 import argparse
 import platform
+import shutil
 import statistics
 import sys
 import tempfile
@@ -42,6 +45,8 @@ from search_vs_baselines import mias  # the same CLI runner, beside this script
 RESULTS = Path(__file__).parent / "results" / "tradeoff.json"
 UNET_FRACTION = 0.25
 UNET_MARGIN = 0.02
+RECIPE_NOTE = "network baselines trained with the found network's recipe"
+PRESET_RECIPE = "the preset's recipe (runs made before baselines shared the found network's)"
 
 
 def log(message: str) -> None:
@@ -89,9 +94,38 @@ def run_point(name: str, prep: Path, data: Path, work: Path, args: argparse.Name
     if "unet" in models:
         record["unet"] = _figures(models["unet"], "unet" in failed)
     record["vs_controls"] = _vs_controls(record["found"], controls)
+    record["baselines_recipe"] = next((n for n in metrics.get("notes", [])
+                                       if n.startswith(RECIPE_NOTE)), PRESET_RECIPE)
+    if record["baselines_recipe"] == PRESET_RECIPE:
+        again = _preset_recipe(run, data, args.recheck)
+        if again is not None:
+            record["found_preset_recipe"] = again
+            record["vs_controls_same_recipe"] = _vs_controls(again, controls)
     log(f"{name}: {record['arch_id']} {record['found']['latency_ms']:.1f} ms, Dice "
         f"{record['found']['dice']:.3f}; controls {record['vs_controls']}")
     return record
+
+
+def _preset_recipe(run: Path, data: Path, train: bool) -> dict[str, Any] | None:
+    """The found network trained again with the preset's recipe (no tuned hyper-parameters),
+    as the random controls of a run made before baselines shared the found network's recipe
+    were: the like-for-like figure to compare those controls with. Made only when `train`
+    (`--recheck`); one made earlier in the work folder is always read."""
+    again = run.with_name(f"{run.name}-preset-recipe")
+    if not (again / "eval" / "metrics.json").is_file():
+        if not train:
+            return None
+        shutil.rmtree(again, ignore_errors=True)
+        shutil.copytree(run / "search", again / "search")
+        path = again / "search" / "result.json"
+        result = read_json(path)
+        result["config"]["train"]["use_tuned"] = False
+        result["config"]["evaluate"].update(baselines=[], random_control=0)
+        write_json(path, result)
+        mias("train", str(again))
+        mias("evaluate", str(again), "--data", str(data))
+    metrics = read_json(again / "eval" / "metrics.json")
+    return _figures(metrics["models"]["mias"], "mias" in failed_models(metrics))
 
 
 def _figures(entry: dict[str, Any], failed: bool) -> dict[str, Any]:
@@ -137,17 +171,21 @@ def budgets_for(first: dict[str, Any], n: int) -> list[float]:
     return sorted(out)
 
 
+def _against_controls(budgets: list[dict[str, Any]], key: str) -> dict[str, Any]:
+    """At each budget point, the found network against its controls' median and best."""
+    judged = [p[key] for p in budgets if (p.get(key) or {}).get("above_median") is not None]
+    share = sum(v["above_best"] for v in judged) / len(judged) if judged else None
+    return {"budgets_judged": len(judged), "budgets": len(budgets),
+            "above_median_every_budget": bool(judged) and len(judged) == len(budgets)
+            and all(v["above_median"] for v in judged),
+            "above_best_share": share, "above_best_half": share is not None and share >= 0.5}
+
+
 def judge(points: list[dict[str, Any]], unet: dict[str, Any] | None) -> dict[str, Any]:
     budgets = [p for p in points if p["latency_budget_ms"] is not None]
-    judged = [p["vs_controls"] for p in budgets if p["vs_controls"]["above_median"] is not None]
-    out: dict[str, Any] = {
-        "budgets_judged": len(judged), "budgets": len(budgets),
-        "above_median_every_budget": bool(judged) and len(judged) == len(budgets)
-        and all(v["above_median"] for v in judged),
-        "above_best_share": (sum(v["above_best"] for v in judged) / len(judged)
-                             if judged else None)}
-    out["above_best_half"] = out["above_best_share"] is not None and \
-        out["above_best_share"] >= 0.5
+    out: dict[str, Any] = _against_controls(budgets, "vs_controls")
+    if any("vs_controls_same_recipe" in p for p in points):
+        out["same_recipe"] = _against_controls(budgets, "vs_controls_same_recipe")
     distinct: dict[str, dict[str, Any]] = {}
     for p in points:
         if not p["found"]["failed"]:
@@ -199,6 +237,9 @@ def plot(task: str, points: list[dict[str, Any]], unet: dict[str, Any] | None,
                     capsize=3)
         ax.annotate(p["point"], (f["latency_ms"], f["dice"]), fontsize=7,
                     xytext=(4, 4), textcoords="offset points")
+        again = p.get("found_preset_recipe")
+        if again is not None:
+            ax.plot(again["latency_ms"], again["dice"], "s", color="C0", mfc="none", ms=7)
     if unet is not None:
         ax.errorbar(unet["latency_ms"], unet["dice"], yerr=[[unet["dice"] - unet["ci"][0]],
                                                             [unet["ci"][1] - unet["dice"]]],
@@ -206,6 +247,9 @@ def plot(task: str, points: list[dict[str, Any]], unet: dict[str, Any] | None,
     ax.plot([], [], "s", color="C0", label="MIAS, latency budget")
     ax.plot([], [], "D", color="C0", label="MIAS, ε_lat")
     ax.plot([], [], "o", color="0.7", label="random control (hollow: failed)")
+    if any("found_preset_recipe" in p for p in points):
+        ax.plot([], [], "s", color="C0", mfc="none",
+                label="MIAS network, trained with the controls' recipe")
     ax.set_xscale("log")
     ax.set_xlabel(f"latency on {target} (ms, estimated unless measured there)")
     ax.set_ylabel("held-out Dice (95% CI)")
@@ -261,6 +305,10 @@ def main() -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--work", type=Path, help="keep the work here, and resume from it")
     p.add_argument("--out", type=Path, default=RESULTS)
+    p.add_argument("--recheck", action="store_true",
+                   help="for points whose controls were trained with the preset's recipe "
+                   "(runs made before baselines shared the found network's), also train the "
+                   "found network with that recipe and compare like with like")
     p.add_argument("--collect", action="store_true",
                    help="with --work: write the JSON from the points finished there, run "
                    "nothing new, and list the points not run")
