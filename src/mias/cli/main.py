@@ -36,9 +36,9 @@ INPUTS: dict[str, tuple[str, ...]] = {
     "bench": ("table", "msd_root"), "rank": ("prep", "config")}
 # Commands whose output is a fixed folder of RUN: their fixes cannot say "another --out".
 FIXED_OUTPUT = frozenset({"train", "evaluate", "export", "report"})
-# Commands that keep their finished work on Ctrl-C (as on kill -9) for the next run.
 # Below this much free space a failed torch write is taken for a full disk.
 LOW_SPACE = 64 * 2**20
+# Commands that keep their finished work on Ctrl-C (as on kill -9) for the next run.
 RESUMABLE = frozenset({"train", "search", "run", "prepare", "rank", "demo", "bench build"})
 
 

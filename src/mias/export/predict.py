@@ -54,7 +54,7 @@ def source_grid(case: SourceCase) -> SourceGrid:
         return SourceGrid(read_info(case.image_paths[0]).grid)
     paths = list(case.image_paths)
     datasets = [read_dicom(p) for p in paths]
-    series, _ = image_series(list(zip(paths, datasets, strict=True)))
+    series = image_series(list(zip(paths, datasets, strict=True)))
     geometry = series_geometry(series[0])
     return SourceGrid(geometry.grid, geometry, dict(zip(paths, datasets, strict=True)))
 

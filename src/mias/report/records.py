@@ -34,11 +34,11 @@ REQUIRED = (("search/result.json", "mias search PREP --target DEVICE --out RUN")
             ("final/metrics.json", "mias train RUN"),
             ("eval/metrics.json", "mias evaluate RUN"),
             ("export/parity.json", "mias export RUN"))
+# The records after the search: (file, schema version, the command that rewrites it, shape)
 _FINAL, _EVAL, _PARITY = "final/metrics.json", "eval/metrics.json", "export/parity.json"
-_RERUN = {_FINAL: "mias train", _EVAL: "mias evaluate", _PARITY: "mias export"}
-_STAGES = ((_FINAL, METRICS_SCHEMA_VERSION, "mias train RUN", FinalMetricsRecord),
-           (_EVAL, EVAL_SCHEMA_VERSION, "mias evaluate RUN", EvaluationRecord),
-           (_PARITY, PARITY_SCHEMA_VERSION, "mias export RUN", ParityRecord))
+_STAGES = ((_FINAL, METRICS_SCHEMA_VERSION, "mias train", FinalMetricsRecord),
+           (_EVAL, EVAL_SCHEMA_VERSION, "mias evaluate", EvaluationRecord),
+           (_PARITY, PARITY_SCHEMA_VERSION, "mias export", ParityRecord))
 
 
 @dataclass(frozen=True)
@@ -80,16 +80,17 @@ class RunRecords:
         result = read_record(run / "search" / "result.json", RESULT_SCHEMA_VERSION,
                              "mias search", ReportedSearchRecord)
         prep = _prep(run, result)
-        check_same_prep(prep_fingerprint(prep), result.get("data_fingerprint"), prep=prep,
-                        record=run / "search" / "result.json",
+        splits = read_json(prep / "splits.json")
+        check_same_prep(prep_fingerprint(prep, splits), result.get("data_fingerprint"),
+                        prep=prep, record=run / "search" / "result.json",
                         rerun=f"run the whole job again: `mias run DATA --out {run} "
                               "--overwrite`")
         export = run / "export"
-        stages = {rel: read_record(run / rel, version, f"{command} --overwrite", schema)
-                  for rel, version, command, schema in _STAGES}
-        for rel, stage in stages.items():
-            check_same_arch(str(result.get("arch_id")), stage.get("arch_id"), record=run / rel,
-                            rerun=f"re-run `{_RERUN[rel]} {run} --overwrite` and the stages "
+        stages = {}
+        for rel, version, command, schema in _STAGES:
+            stages[rel] = read_record(run / rel, version, f"{command} RUN --overwrite", schema)
+            check_same_arch(result["arch_id"], stages[rel].get("arch_id"), record=run / rel,
+                            rerun=f"re-run `{command} {run} --overwrite` and the stages "
                                   "after it")
         return cls(
             run=run, prep=prep, result=result, archive=_archive(run / "search"),
@@ -98,7 +99,7 @@ class RunRecords:
             spec=_spec(export / "model.onnx"),
             manifest=read_json(prep / "manifest.json"),
             demographics=read_json(prep / "demographics.json"),
-            splits=read_json(prep / "splits.json"),
+            splits=splits,
             space=SearchSpace.load(prep / "search_space.json"),
             rank=_optional(run / "rank" / "tau.json"),
             pipeline=_optional(run / PIPELINE))

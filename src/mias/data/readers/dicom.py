@@ -50,10 +50,9 @@ def case_container(root: Path) -> Path:
 
 
 def image_series(items: Sequence[tuple[Path, Dataset]], skips: Skips | None = None,
-                 ) -> tuple[list[Series], list[str]]:
-    """The image series among DICOM files, localizers dropped, and a warning per reason
-    anything was skipped (`skips` keeps the tally of a whole scan; without it, a broken
-    file stops)."""
+                 ) -> list[Series]:
+    """The image series among DICOM files, localizers dropped (`skips` keeps the tally of
+    what was skipped over a whole scan; without it, a broken file stops)."""
     skips = Skips() if skips is None else skips
     kept = []
     for s in skips.intact(group_series(items, skips)):
@@ -61,7 +60,7 @@ def image_series(items: Sequence[tuple[Path, Dataset]], skips: Skips | None = No
             skips.skip(LOCALIZER, len(s.files))
         else:
             kept.append(s)
-    return kept, skips.warnings()
+    return kept
 
 
 def _text(ds: Dataset, keyword: str) -> str | None:
@@ -192,7 +191,7 @@ class DicomFolderReader(FormatReader):
         skips = Skips(self.skip_broken, root)
         items = [(p, ds) for p in files.dicom
                  if (ds := skips.attempt(read_dicom, p)) is not None]
-        series, _ = image_series(items, skips)
+        series = image_series(items, skips)
         if self.skip_broken:
             for path in [p for s in series for p, _ in s.files]:
                 skips.attempt(check_decodable, path)

@@ -81,7 +81,7 @@ def _load_nifti(paths: Sequence[Path]) -> tuple[np.ndarray, Grid]:
 
 def _load_dicom(paths: Sequence[Path]) -> tuple[np.ndarray, Grid]:
     datasets = [read_dicom(p, pixels=True) for p in paths]
-    series, _ = image_series(list(zip(paths, datasets, strict=True)))
+    series = image_series(list(zip(paths, datasets, strict=True)))
     by_path = dict(zip(paths, datasets, strict=True))
     channels, grid = [], None
     for s in series:
