@@ -337,8 +337,10 @@ class MiasSearch:
         scores = self.evaluator.step(archs, st.step)
         t_ms = self.latency.exact_t(archs)
         e_t, e_path = self._arch_step(scores, st.mask, len(archs), learning)
-        for sc in scores:
-            st.stats.add(self.space, sc.arch, sc.metric)
+        for sc, evidence in zip(scores, self._evidence([sc.metric for sc in scores]),
+                                strict=True):
+            if evidence is not None:
+                st.stats.add(self.space, sc.arch, evidence)
             st.archive.add(sc.arch, sc.metric, self.figure(sc.arch).value, st.step)
         tsl = float(np.mean([sc.loss for sc in scores]))
         depth_p, _ = self.dist.numpy_probs(st.mask)
@@ -355,6 +357,25 @@ class MiasSearch:
                "depth_probs": [float(p) for p in depth_p]}
         st.history.append(row)
         return row
+
+    def _evidence(self, metrics: list[float]) -> list[float | None]:
+        """What a step tells the pruning statistics about its paths.
+
+        A trained supernet's scores carry two noises that say nothing about a candidate: the
+        step's validation batch (a patch with a large structure scores every path higher)
+        and the weights' age (every path scores higher late than early, so the candidates
+        the distribution favours late look better merely for being sampled then). Both are
+        shared by the step's paths, so each path counts as its metric minus the mean of the
+        step's paths: a paired comparison, in metric units, that only differences between
+        candidates survive; a lone path has nothing to be compared with (None). Exact
+        scores (a table) have neither noise and count as they are.
+        """
+        if not self.evaluator.trains:
+            return list(metrics)
+        if len(metrics) < 2:
+            return [None] * len(metrics)
+        mean = float(np.mean(metrics))
+        return [m - mean for m in metrics]
 
     def _arch_step(self, scores: list[PathScore], mask: CandidateMask, k: int,
                    learning: bool) -> tuple[float, float]:

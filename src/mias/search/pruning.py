@@ -1,9 +1,10 @@
 """Progressive pruning (P-DARTS-style) by measured task-metric / latency trade-off.
 
 Between two pruning points every candidate accumulates the validation metric of the
-sampled sub-networks that used it (only since the last point, so all candidates of a
-layer are judged on weights of the same age). At a pruning point each alive candidate is
-scored
+sampled sub-networks that used it, only since the last point, so all candidates of a
+layer are judged on weights of the same age (for a trained supernet each path counts
+relative to the mean of its step's paths: `MiasSearch._evidence`). At a pruning point each
+alive candidate is scored
 
     score = ε_ce · m̂ − ε_lat · lat / reference
 
