@@ -152,6 +152,16 @@ def summarise(point: dict[str, Any]) -> dict[str, Any]:
             by["found"], pooled, equal_var=False).pvalue) if len(by["found"]) > 1 else None}}
 
 
+def earlier(path: Path, arch_id: str) -> dict[str, Any]:
+    """A point an earlier invocation measured: the file of one point, or this script's
+    results file, from which the point of the same found network is taken."""
+    found = read_json(path)
+    for point in found.get("points", [found]):
+        if point["search"]["arch_id"] == arch_id:
+            return point
+    raise SystemExit(f"{path} holds no point measured on the search that found {arch_id}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -165,6 +175,9 @@ def main() -> int:
                              "instead of training")
     parser.add_argument("--labels", nargs="+", metavar="TEXT",
                         help="what each RUN's search was, in order (e.g. the code it ran)")
+    parser.add_argument("--context", type=int, nargs="+", default=[], metavar="K",
+                        help="RUNs (1-based) kept for comparison but left out of the verdict, "
+                             "e.g. a search made by earlier code")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     for option in ("points", "labels"):
@@ -173,16 +186,16 @@ def main() -> int:
             parser.error(f"--{option} needs one value per RUN")
     points = []
     for k, run in enumerate(args.run):
-        point = (read_json(args.points[k]) if args.points is not None
-                 else measure(run, args.controls, args.seeds, args.jobs))
         description = describe(run)
+        point = (earlier(args.points[k], description["arch_id"]) if args.points is not None
+                 else measure(run, args.controls, args.seeds, args.jobs))
         if point["search"]["arch_id"] != description["arch_id"]:
             parser.error(f"{args.points[k]} was measured on another search than {run}'s")
         point["search"] = description | point["search"]
         if args.labels is not None:
             point["label"] = args.labels[k]
-        points.append(point | summarise(point))
-    verdicts = [p["found_vs_controls"] for p in points]
+        points.append(point | summarise(point) | {"judged": k + 1 not in args.context})
+    verdicts = [p["found_vs_controls"] for p in points if p["judged"]]
     write_json(args.out, {
         "benchmark": "seed_noise", "schema_version": 1,
         "command": "benchmarks/seed_noise.py RUN... --controls "
@@ -192,9 +205,11 @@ def main() -> int:
         "metric": "mean over structures of whole-volume Dice, validation split, prepared "
                   "space; per network the mean over seeds",
         "points": points,
-        "judged": {"points": len(points),
-                   "above_median_at_every_point": all(v["above_median"] for v in verdicts),
-                   "above_best_share": float(np.mean([v["above_best"] for v in verdicts]))}})
+        "judged": {"points": len(verdicts),
+                   "above_median_at_every_point": bool(verdicts) and all(
+                       v["above_median"] for v in verdicts),
+                   "above_best_share": (float(np.mean([v["above_best"] for v in verdicts]))
+                                        if verdicts else None)}})
     for p in points:
         v = p["found_vs_controls"]
         print(f"{p['search']['arch_id']}: found {v['found_mean']:.3f}, controls median "
