@@ -55,13 +55,10 @@ RECIPES: dict[str, dict[str, Any]] = {
             "schedule": "poly", "warmup": 0.0, "weight_decay": 3e-5},
     "sgd_m0.9": {"optimizer": "sgd", "lr": 0.03, "momentum": 0.9, "nesterov": True,
                  "schedule": "poly", "warmup": 0.0, "weight_decay": 3e-5},
-    "sgd_lr0.1": {"optimizer": "sgd", "lr": 0.1, "momentum": 0.9, "nesterov": True,
-                  "schedule": "poly", "warmup": 0.0, "weight_decay": 3e-5},
-    "sgd_lr0.2": {"optimizer": "sgd", "lr": 0.2, "momentum": 0.9, "nesterov": True,
-                  "schedule": "poly", "warmup": 0.0, "weight_decay": 3e-5},
     "adamw": {"optimizer": "adamw", "lr": 1e-3, "weight_decay": 0.01, "schedule": "cosine",
               "warmup": 0.05},
 }
+RECIPES |= {f"sgd_lr{lr:g}": RECIPES["sgd_m0.9"] | {"lr": lr} for lr in (0.1, 0.2)}
 
 
 def fixed_architecture(data: PreparedData, draws: int = 60, quantile: float = 0.2

@@ -90,9 +90,8 @@ def variance_split(groups: dict[str, list[float]]) -> dict[str, Any]:
             "icc": (between / (between + within)) if within and between is not None else None}
 
 
-def describe(run: Path) -> dict[str, Any]:
+def describe(record: SearchRecord) -> dict[str, Any]:
     """What search produced the run's choice: budget, patch, trade-off and when it learned."""
-    record = SearchRecord.load(run)
     search, schedule = record.preset.search, record.raw["schedule"]
     return {"arch_id": record.arch.id, "preset": record.preset.name, "seed": record.seed,
             "target": record.target, "steps": schedule["total_steps"],
@@ -103,11 +102,11 @@ def describe(run: Path) -> dict[str, Any]:
             "space_faster_share": record.raw["latency_rank"]["faster_share"]}
 
 
-def measure(run: Path, controls: int, seeds: list[int], jobs: int) -> dict[str, Any]:
+def measure(record: SearchRecord, controls: int, seeds: list[int], jobs: int
+            ) -> dict[str, Any]:
     """Train the run's found network and its random controls with every seed; one point."""
-    record = SearchRecord.load(run)
     data = PreparedData.load(record.prep)
-    settings = recipe(run, record.preset.train).model_copy(update={"time_budget_min": None})
+    settings = recipe(record.run, record.preset.train).model_copy(update={"time_budget_min": None})
     predictor = target_predictor(record.prep, record.target)
     picked, ref, draws = draw_matched(data.space, record.arch, controls, predictor,
                                       seed=record.seed)
@@ -186,12 +185,10 @@ def main() -> int:
             parser.error(f"--{option} needs one value per RUN")
     points = []
     for k, run in enumerate(args.run):
-        description = describe(run)
-        point = (earlier(args.points[k], description["arch_id"]) if args.points is not None
-                 else measure(run, args.controls, args.seeds, args.jobs))
-        if point["search"]["arch_id"] != description["arch_id"]:
-            parser.error(f"{args.points[k]} was measured on another search than {run}'s")
-        point["search"] = description | point["search"]
+        record = SearchRecord.load(run)
+        point = (earlier(args.points[k], record.arch.id) if args.points is not None
+                 else measure(record, args.controls, args.seeds, args.jobs))
+        point["search"] = describe(record) | point["search"]
         if args.labels is not None:
             point["label"] = args.labels[k]
         points.append(point | summarise(point) | {"judged": k + 1 not in args.context})
