@@ -43,6 +43,17 @@ def mias(*args: str) -> float:
     return time.perf_counter() - t0
 
 
+def add_run_options(p: argparse.ArgumentParser, out: Path) -> None:
+    """The options every end-to-end benchmark shares: preset, target, synthetic cases,
+    seed, a work folder to keep and resume, and the JSON written."""
+    p.add_argument("--preset", default="demo")
+    p.add_argument("--target", default="rpi3")
+    p.add_argument("--cases", type=int, default=40)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--work", type=Path, help="keep the work here, and resume from it")
+    p.add_argument("--out", type=Path, default=out)
+
+
 def run_task(task: str, work: Path, args: argparse.Namespace) -> dict[str, Any]:
     data = work / task / "data"
     prep, run = work / task / "prep", work / task / "run"

@@ -20,7 +20,7 @@ quarter of DynUNet's latency, found Dice ≥ DynUNet's − 0.02.
 
     .venv/bin/python benchmarks/tradeoff.py [--tasks hippocampus] [--eps 0.1 0.4 1.6]
         [--budgets 4] [--controls 5] [--preset demo] [--target rpi3] [--work DIR]
-        [--collect] [--recheck]
+        [--collect] [--recheck] [--only POINT ...]
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ import yaml
 
 from mias.atomic import read_json, write_json
 from mias.train.report_table import failed_models
-from search_vs_baselines import mias  # the same CLI runner, beside this script
+from search_vs_baselines import add_run_options, mias  # beside this script
 
 RESULTS = Path(__file__).parent / "results" / "tradeoff.json"
 UNET_FRACTION = 0.25
@@ -272,6 +272,8 @@ def run_task(task: str, work: Path, args: argparse.Namespace) -> dict[str, Any]:
     unet = first.get("unet")
     jobs = [{"name": f"eps{eps:g}", "eps_lat": eps} for eps in args.eps[1:]]
     jobs += [{"name": f"budget{b:.0f}ms", "budget": b} for b in budgets_for(first, args.budgets)]
+    if args.only:
+        jobs = [j for j in jobs if j["name"] in args.only]
     if args.collect:
         finished = [j for j in jobs if (work / task / j["name"] / "eval" / "metrics.json")
                     .is_file()]
@@ -299,12 +301,7 @@ def main() -> int:
     p.add_argument("--jobs", type=int, default=1,
                    help="points run at once after the first (each gets a share of the cores: "
                    "time-budgeted trainings then take fewer steps, alike within a point)")
-    p.add_argument("--preset", default="demo")
-    p.add_argument("--target", default="rpi3")
-    p.add_argument("--cases", type=int, default=40)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--work", type=Path, help="keep the work here, and resume from it")
-    p.add_argument("--out", type=Path, default=RESULTS)
+    add_run_options(p, RESULTS)
     p.add_argument("--recheck", action="store_true",
                    help="for points whose controls were trained with the preset's recipe "
                    "(runs made before baselines shared the found network's), also train the "
@@ -312,7 +309,13 @@ def main() -> int:
     p.add_argument("--collect", action="store_true",
                    help="with --work: write the JSON from the points finished there, run "
                    "nothing new, and list the points not run")
+    p.add_argument("--only", nargs="+", metavar="POINT",
+                   help="with --work: run only these points after the first (names as in the "
+                   "JSON: eps0.05, budget73ms), e.g. to share a sweep between processes; "
+                   "--collect then writes every finished point")
     args = p.parse_args()
+    if args.only and args.work is None:
+        p.error("--only shares the points of one --work folder between runs")
     if args.collect and args.work is None:
         p.error("--collect reads the points of an earlier --work folder")
     started = time.perf_counter()

@@ -200,7 +200,8 @@ def check_output(final: str | Path, *, overwrite: bool = False,
 
 
 def check_output_file(path: str | Path, *, overwrite: bool = False,
-                      inputs: Iterable[str | Path | None] = (), option: str = "--out") -> None:
+                      inputs: Iterable[str | Path | None] = (), option: str = "--out",
+                      example: str = "result.json") -> None:
     """Raise `InputError` unless the file `path` (a table, a JSON result) can be written:
     not a folder, not an input, not an existing file unless `overwrite`, in a writable
     folder. Checked before any work, so a long run does not fail at its last step."""
@@ -216,7 +217,7 @@ def check_output_file(path: str | Path, *, overwrite: bool = False,
                              f"choose another {option}")
     if path.is_dir():
         raise InputError(path, f"{option} is a folder, not a file",
-                         f"give a file name, e.g. {path / 'result.json'}")
+                         f"give a file name, e.g. {path / example}")
     if path.exists() and not overwrite:
         raise InputError(path, "the file exists", f"choose another {option}, or pass "
                                                   "--overwrite to replace it")

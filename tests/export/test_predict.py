@@ -4,6 +4,7 @@ no identifier in any output, bad input exits 2 with nothing written."""
 from __future__ import annotations
 
 import json
+import struct
 import subprocess
 import sys
 import textwrap
@@ -208,3 +209,49 @@ def test_nonfinite_voxels_and_a_missing_spacing_are_said_not_hidden(exported, hi
     (case,) = read_json(out / "predictions.json")["cases"]
     assert case["volumes_mm3"] is None
     assert any("no pixel spacing" in w for w in case["warnings"])
+
+
+@pytest.mark.parametrize("spacing", [0.0, float("nan")])
+def test_a_nifti_spacing_of_zero_or_nan_gives_no_invented_volume(exported, hippo, tmp_path,
+                                                                   spacing):
+    scans = tmp_path / "scans"
+    scans.mkdir()
+    src = nib.load(sorted((hippo / "imagesTr").glob("*.nii.gz"))[0])
+    header = nib.Nifti1Header()   # no qform or sform: pixdim is the only voxel size
+    header.set_data_shape(src.shape)
+    header.set_xyzt_units("mm")
+    header.set_zooms(src.header.get_zooms()[:3])
+    path = scans / "flat.nii"
+    nib.save(nib.Nifti1Image(np.asarray(src.dataobj, dtype=np.float32), None, header), path)
+    raw = bytearray(path.read_bytes())   # nibabel would repair a zero pixdim on saving
+    raw[80:84] = struct.pack("<f", spacing)   # pixdim[1] (the header is little-endian)
+    path.write_bytes(bytes(raw))
+    out = tmp_path / "OUT"
+    rc = cli.main(["predict", str(exported), str(scans), "--out", str(out)])
+    if rc == 0:
+        (case,) = read_json(out / "predictions.json")["cases"]
+        assert case["volumes_mm3"] is None and case["warnings"]
+    else:
+        assert rc == 2 and not out.exists()
+
+
+def test_a_model_whose_input_disagrees_with_its_metadata_is_bad_input(exported, reoriented,
+                                                                       tmp_path, capsys):
+    """Metadata describing another window (edited, or copied from another export) is refused
+    when the model is opened, naming the file, before any scan is read."""
+    import onnx
+
+    from mias.onnx_export import with_metadata
+
+    proto = onnx.load(str(exported))
+    meta = {p.key: p.value for p in proto.metadata_props}
+    inference = json.loads(meta["mias.inference"])
+    inference["window"] = [w * 2 for w in inference["window"]]
+    edited = tmp_path / "model.onnx"
+    edited.write_bytes(with_metadata(proto.SerializeToString(),
+                                     {"mias.inference": json.dumps(inference)}))
+    out = tmp_path / "OUT"
+    assert cli.main(["predict", str(edited), str(reoriented), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "model.onnx" in err and "metadata describes" in err and "mias export" in err
+    assert not out.exists()

@@ -249,22 +249,31 @@ def test_a_record_of_the_wrong_shape_names_the_file_and_the_field(run, stage, fi
     assert snapshot(run) == before
 
 
-@pytest.mark.parametrize("failure", [
-    OSError(28, "No space left on device"),
-    RuntimeError("PytorchStreamWriter failed writing file data/0: file write failed"),
+@pytest.mark.parametrize(("command", "failure"), [
+    ("export", OSError(28, "No space left on device")),
+    ("export", RuntimeError("PytorchStreamWriter failed writing file data/0: file write "
+                            "failed")),
+    ("train", RuntimeError("PytorchStreamWriter failed writing file data/0: file write "
+                           "failed")),
+    ("report", OSError(28, "No space left on device")),
+    ("predict", OSError(28, "No space left on device")),
 ])
-def test_a_full_disk_is_exit_2_naming_the_folder_and_keeps_earlier_outputs(run, monkeypatch,
-                                                                          failure):
+def test_a_full_disk_is_exit_2_naming_the_folder_and_keeps_earlier_outputs(
+        run, finished, tmp_path, monkeypatch, command, failure):
     def full(*_args, **_kwargs):
         raise failure
 
     monkeypatch.setattr("mias.atomic.write_marker", full)
     monkeypatch.setattr("mias.cli.main._free_bytes", lambda _path: 0)
     before = snapshot(run)
-    rc, text = mias("export", run, "--overwrite")
+    out = tmp_path / "OUT"
+    argv = {"export": (run, "--overwrite"), "train": (run, "--overwrite"), "report": (run,),
+            "predict": (run / "export" / "model.onnx", finished[1], "--out", out)}[command]
+    rc, text = mias(command, *argv)
     assert rc == 2 and "the disk is full" in text and "Traceback" not in text
-    assert str(run) in text and "free space" in text
-    assert snapshot(run) == before
+    assert str(out.parent if command == "predict" else run) in text and "free space" in text
+    after = {k: v for k, v in snapshot(run).items() if not k.startswith(".final.partial/")}
+    assert after == before and not out.exists()   # a training's checkpointed partial stays
 
 
 def test_a_moved_run_reads_the_prep_it_carries(run, tmp_path):

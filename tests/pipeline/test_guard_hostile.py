@@ -101,15 +101,26 @@ def test_bench_outputs_are_not_overwritten_without_overwrite(tmp_path):
     table.write_bytes(b"a table built yesterday")
     result.write_text("{}", encoding="utf-8")
     before = snapshot(tmp_path)
-    for argv in (("bench", "build", "--out", table, "--work", tmp_path / "work"),
-                 ("bench", "search", "--task", "Hippocampus", "--steps", "3", "--json", result),
-                 ("bench", "search", "--task", "Hippocampus", "--steps", "3", "--json",
-                  tmp_path),
-                 ("bench", "search", "--task", "Hippocampus", "--steps", "-5"),
-                 ("bench", "search", "--task", "Hippocampus", "--seed", str(2**32)),
-                 ("bench", "query", "--task", "Hippocampus", "--budget-ms", "nan")):
-        rc, _ = mias(*argv)
-        assert rc == 2, argv
+    for argv, says in (
+            (("bench", "build", "--out", table, "--work", tmp_path / "work"), "file exists"),
+            (("bench", "build", "--out", tmp_path, "--work", tmp_path / "work"),
+             "mednasbench.parquet"),
+            (("bench", "build", "--out", tmp_path / "t.parquet", "--work", tmp_path / "w",
+              "--archs", "0"), "--archs: 0 is out of range"),
+            (("bench", "search", "--task", "Hippocampus", "--steps", "3", "--json", result),
+             "file exists"),
+            (("bench", "search", "--task", "Hippocampus", "--steps", "3", "--json", tmp_path),
+             "is a folder"),
+            (("bench", "search", "--task", "Hippocampus", "--steps", "-5"), "--steps"),
+            (("bench", "search", "--task", "Hippocampus", "--steps", "0"), "--steps"),
+            (("bench", "search", "--task", "Hippocampus", "--seed", str(2**32)), "--seed"),
+            (("bench", "search", "--task", "Hippocampus", "--seed", "-1"), "--seed"),
+            (("bench", "search", "--task", "Hippocampus", "--budget-ms", "0"), "--budget-ms"),
+            (("bench", "search", "--task", "Hippocampus", "--device", "toaster"), "toaster"),
+            (("bench", "query", "--task", "Hippocampus", "--budget-ms", "nan"), "--budget-ms"),
+            (("bench", "query", "--task", "Hippocampus", "--device", "toaster"), "rpi3")):
+        rc, text = mias(*argv)
+        assert rc == 2 and says in text, (argv, text[-500:])
     assert snapshot(tmp_path) == before
     rc, _ = mias("bench", "search", "--task", "Hippocampus", "--steps", "3", "--json", result,
                  "--overwrite")

@@ -187,6 +187,23 @@ def test_a_budget_is_a_constraint_with_a_multiplier_not_a_price(space):
     assert ExactTable().value(out.arch) == pytest.approx(best)
 
 
+def test_under_a_budget_the_latency_price_does_not_prune(space):
+    """A budget replaces ε_lat's price, in pruning too: with the preset's ε_lat still set,
+    every pruning decision scores the metric alone (the price alone would pick a faster
+    network), and the search returns the best metric under the budget."""
+    free = search(space, eps_lat=0.0).run()
+    budget = 0.6 * free.latency.value
+    priced = search(space, eps_lat=1.0).run()
+    out = search(space, eps_lat=1.0, budget=budget).run()
+    best = max(ExactTable().value(a) for a in all_archs(space)
+               if WidthLatency().predict(space, a).value <= budget)
+    assert ExactTable().value(priced.arch) < best
+    assert out.pruning_log and all(d["score"] == pytest.approx(d["metric"])
+                                   for d in out.pruning_log)   # ε_ce = 1: no latency term
+    assert out.latency.value <= budget
+    assert ExactTable().value(out.arch) == pytest.approx(best)
+
+
 def all_archs(space: SearchSpace) -> list[Architecture]:
     import itertools
 

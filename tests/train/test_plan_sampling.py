@@ -143,3 +143,22 @@ def test_planning_leaves_batch_norm_statistics_alone(hippo_data):
     before = {k: b.clone() for k, b in net.named_buffers()}
     plan_training(net, hippo_data, _settings(memory_mib=10_000), CPU)
     assert all(torch.equal(before[k], b) for k, b in net.named_buffers())
+
+
+@pytest.mark.parametrize(("shape", "divisor", "voxels"), [
+    ((64, 64, 40), (16, 16, 8), 16**3),   # the brain-tumour input: the planning probe
+    ((32, 32), (16, 16), 16),
+])
+def test_a_small_patch_keeps_more_than_one_voxel_at_the_deepest_stage(shape, divisor, voxels):
+    """Instance norm refuses a one-voxel map in training, so a patch whose deepest stage
+    would be 1×1×1 (a depth-4 brain-tumour network probed at 16×16×8) is widened."""
+    from mias.train.data import fit_patch
+
+    patch = fit_patch(None, shape, divisor, voxels)
+    cells = [p // d for p, d in zip(patch, divisor, strict=True)]
+    assert all(p % d == 0 and p <= s for p, d, s in zip(patch, divisor, shape, strict=True))
+    assert np.prod(cells) == 2
+    norm = torch.nn.InstanceNorm3d(2).train() if len(shape) == 3 else \
+        torch.nn.InstanceNorm2d(2).train()
+    norm(torch.zeros(1, 2, *cells))
+    assert fit_patch(None, divisor, divisor, voxels) == divisor   # no room: left as it is

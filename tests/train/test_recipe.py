@@ -49,6 +49,17 @@ def test_time_progress_advances_the_schedule():
     assert learning_rate(s, 1, 100, progress=1.0) == 0.0
 
 
+def test_a_time_budget_that_does_not_bind_leaves_the_schedule_to_the_steps(hippo_data,
+                                                                            small_arch):
+    """A generous wall-clock cap must not make a seeded training depend on the machine's
+    load: the learning rate of every step is the step schedule's, exactly."""
+    settings = _settings(schedule="poly", time_budget_min=60.0)
+    result = train_architecture(hippo_data.space, small_arch, hippo_data, settings, seed=0)
+    total = len(result.history)
+    assert [h["lr"] for h in result.history] == [learning_rate(settings, i, total)
+                                                for i in range(total)]
+
+
 def test_he_init_is_kaiming_with_zero_bias():
     conv = torch.nn.Conv3d(16, 32, 3, bias=True)
     torch.manual_seed(0)

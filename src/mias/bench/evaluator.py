@@ -46,6 +46,10 @@ class TableEvaluator(SourcedEvaluator):
     def source(self, arch: Architecture) -> str:
         return "trained" if self.bench.metric(arch, self.task) is not None else "surrogate"
 
+    def reset(self) -> None:
+        self.hits = self.misses = 0
+        self._cache.clear()
+
     def state_dict(self) -> dict[str, Any]:
         return {"hits": self.hits, "misses": self.misses}
 
@@ -82,6 +86,10 @@ class MultiTaskEvaluator(SourcedEvaluator):
     def value(self, arch: Architecture) -> float:
         genotype = lift(self.anchor, arch)
         return sum(p.value(project(p.space, genotype)) for p in self.parts) / len(self.parts)
+
+    def reset(self) -> None:
+        for part in self.parts:
+            part.reset()
 
     def source(self, arch: Architecture) -> str:
         """`trained` only when every seen task's projection is a row of the table."""

@@ -61,6 +61,10 @@ class SourcedEvaluator(Evaluator):
         """Nothing to train: a step is a lookup."""
         return self.score(archs)
 
+    def reset(self) -> None:
+        """Forget the lookups of a run that was discarded (a strategy restarted from
+        scratch): what is counted afterwards is the kept run's alone."""
+
 
 @dataclass(frozen=True)
 class Trial:
@@ -286,6 +290,7 @@ def _controller(problem: Problem, steps: int, seed: int, sampler: str) -> None:
     for _ in range(MAX_RERUNS + 1):
         problem.ledger.clear()
         problem.proposals = 0
+        problem.evaluator.reset()
         MiasSearch(problem.space, _Recording(problem), problem.predictor, settings, seed=seed,
                    steps_per_epoch=per_epoch, sampler=sampler,
                    latency_budget_ms=problem.budget_ms).run()

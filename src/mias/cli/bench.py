@@ -101,7 +101,8 @@ def run_build(args: argparse.Namespace) -> int:
     from mias.cli.progress import console, stage_progress
     from mias.output_guard import check_output_file
 
-    check_output_file(args.out, overwrite=args.overwrite, option="--out")
+    check_output_file(args.out, overwrite=args.overwrite, option="--out",
+                      example="mednasbench.parquet")
     train = default_schedule()
     if args.steps is not None:
         train = train.model_copy(update={"steps_per_epoch": args.steps})

@@ -44,6 +44,9 @@ SPACING_FROM_THICKNESS = "slice spacing = SliceThickness (no positions, no Spaci
 SPACING_FROM_IMAGER = "ImagerPixelSpacing (detector plane, magnification not corrected)"
 SPACING_NOMINAL = "nominal 1 mm (no PixelSpacing or ImagerPixelSpacing)"
 SPACING_UNITS_ASSUMED = "units assumed mm (NIfTI xyzt_units unknown)"
+SPACING_PIXDIM_ZERO = "nominal 1 mm (NIfTI pixdim 0: no voxel size stated)"
+#: Spacings that no scan stated: sizes computed from them would be invented.
+SPACING_UNSTATED = frozenset({SPACING_NOMINAL, SPACING_PIXDIM_ZERO})
 ORIENTATION_NOMINAL = "nominal (no ImageOrientationPatient/ImagePositionPatient)"
 AGE_FROM_DATES = "StudyDate − PatientBirthDate (birth date not kept)"
 AGE_MEDIAN = "median of modality group"

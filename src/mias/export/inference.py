@@ -47,6 +47,21 @@ class ExportedModel:
         self.session = open_model(self.path, threads)
         self.spec = InferenceSpec.from_metadata(
             dict(self.session.get_modelmeta().custom_metadata_map), self.path)
+        self._check_input()
+
+    def _check_input(self) -> None:
+        """The graph's fixed input axes must be those its metadata describes (channels, then
+        the window, or the whole input for a global label): a model whose metadata was
+        edited or copied from another export would fail inside ONNX Runtime otherwise."""
+        spec = self.spec
+        spatial = spec.window if spec.kind == "segmentation" else spec.input_shape
+        expected = (int(spec.task["in_channels"]), *spatial)
+        graph = tuple(self.session.get_inputs()[0].shape[1:])
+        if len(graph) != len(expected) or any(
+                isinstance(g, int) and g != e for g, e in zip(graph, expected, strict=True)):
+            raise InputError(self.path, f"the model's input is {list(graph)} (channels, "
+                             f"spatial axes) but its metadata describes {list(expected)}",
+                             "re-export it with `mias export RUN`")
 
     def predict(self, image: np.ndarray, spacing: Sequence[float],
                 where: str | Path | None = None) -> Prediction:

@@ -23,7 +23,7 @@ from pydicom.dataset import Dataset
 
 from mias import __version__
 from mias.atomic import atomic_dir, write_json
-from mias.data.imputation import SPACING_NOMINAL
+from mias.data.imputation import SPACING_UNSTATED
 from mias.data.readers import SourceCase, discover, load_case
 from mias.data.readers.dicom import image_series
 from mias.data.readers.dicom_geometry import SeriesGeometry, series_geometry
@@ -98,9 +98,9 @@ def _case_entry(model: ExportedModel, record: CaseRecord, pred: Prediction,
                      "no measurement")
     if pred.labels is not None:
         unit = "volumes_mm3" if pred.labels.ndim == 3 else "areas_mm2"
-        if record.imputed.get("spacing") == SPACING_NOMINAL:
+        if record.imputed.get("spacing") in SPACING_UNSTATED:
             entry[unit] = None
-            notes.append(f"the scan states no pixel spacing ({SPACING_NOMINAL}): "
+            notes.append(f"the scan states no pixel spacing ({record.imputed['spacing']}): "
                          f"{unit.split('_')[0]} are not computed")
         else:
             entry[unit] = _structure_sizes(pred.labels, record.spacing, names)

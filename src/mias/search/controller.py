@@ -419,7 +419,11 @@ class MiasSearch:
             lat_all = (self._depth_ms(st.mask, depth_p, layer_p) if n == "depth"
                        else self.latency.candidate_ms(n, depth_p, layer_p))
             lat = {i: float(lat_all[i]) for i in alive}
-            scores = trade_off(est, lat, eps_ce=s.eps_ce, eps_lat=s.eps_lat, reference_ms=ref)
+            # under a budget, latency is the constraint's business (the multiplier, then
+            # `_fit_budget`), not a price: the preset's ε_lat would prune towards the fastest
+            scores = trade_off(est, lat, eps_ce=s.eps_ce,
+                               eps_lat=0.0 if self.budget is not None else s.eps_lat,
+                               reference_ms=ref)
             width = {i: s.eps_ce * h for i, h in
                      st.stats.halfwidths(n, alive, s.prune_z).items()}
             evidence[n] = (est, lat, scores, width)
@@ -459,7 +463,10 @@ class MiasSearch:
                     ) -> dict[str, list[int]]:
         """The last pruning under a budget: start from the distribution's most likely path
         (the multiplier has already pulled it towards the budget) and, while it is over
-        budget, make the swap that saves the most latency per score point lost."""
+        budget, make the swap that loses the least score among those that bring it under,
+        else the one that saves the most latency per score point lost (greedy swaps alone
+        overshoot: one that saves much for little can leave far more latency unused than
+        the budget asked)."""
         def score(n: str, i: int) -> float:
             return evidence[n][2][i]
 
@@ -474,7 +481,7 @@ class MiasSearch:
 
         while self.figure(arch_of(pick)).value > self.budget:
             current = self.figure(arch_of(pick)).value
-            best = None
+            best, fits = None, None
             for n in ["depth", *self.layers]:
                 alive = mask.alive_depths() if n == "depth" else mask.alive(n)
                 for i in alive:
@@ -483,9 +490,16 @@ class MiasSearch:
                     saved = current - self.figure(arch_of({**pick, n: i})).value
                     if saved <= 0:
                         continue
-                    ratio = saved / (max(score(n, pick[n]) - score(n, i), 0.0) + 1e-6)
+                    lost = max(score(n, pick[n]) - score(n, i), 0.0)
+                    if current - saved <= self.budget and (fits is None
+                                                           or (lost, saved) < fits[:2]):
+                        fits = (lost, saved, n, i)
+                    ratio = saved / (lost + 1e-6)
                     if best is None or ratio > best[0]:
                         best = (ratio, n, i)
+            if fits is not None:
+                pick[fits[2]] = fits[3]
+                break
             if best is None:
                 pick = {n: v for n, v in zip(["depth", *self.layers], self._fastest_pick(mask),
                                               strict=True)}

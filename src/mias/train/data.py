@@ -9,6 +9,7 @@ uninterrupted one would have.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,7 +102,8 @@ def fit_patch(patch: Sequence[int] | None, shape: Sequence[int], divisor: Sequen
               max_voxels: int | None = None) -> tuple[int, ...]:
     """The training patch: the requested size (or the input scaled down evenly to about
     `max_voxels`, which serves 2D and 3D tasks alike), capped by the input and made a
-    multiple of the network's total stride per axis (MONAI's UNet fails otherwise)."""
+    multiple of the network's total stride per axis (MONAI's UNet fails otherwise), with
+    more than one voxel at the deepest stage where the input allows it."""
     if patch is not None and len(patch) != len(shape):
         raise InputError(None, f"patch {list(patch)} has {len(patch)} axes, the input has "
                          f"{len(shape)}", "give one patch size per spatial axis, or use "
@@ -110,8 +112,16 @@ def fit_patch(patch: Sequence[int] | None, shape: Sequence[int], divisor: Sequen
     if patch is None and max_voxels is not None and np.prod(want) > max_voxels:
         scale = (max_voxels / float(np.prod(want))) ** (1.0 / len(want))
         want = [w * scale for w in want]
-    return tuple(max(d, min(round(p / d), s // d) * d)
-                 for p, s, d in zip(want, shape, divisor, strict=True))
+    cells = [max(1, min(round(p / d), s // d)) for p, s, d in zip(want, shape, divisor,
+                                                                  strict=True)]
+    if math.prod(cells) == 1:
+        # a one-voxel bottleneck cannot be instance-normalised in training: widen the axis
+        # with the most room, where the input has any
+        room = [s // d / c for s, d, c in zip(shape, divisor, cells, strict=True)]
+        axis = int(np.argmax(room))
+        if room[axis] >= 2:
+            cells[axis] = 2
+    return tuple(c * d for c, d in zip(cells, divisor, strict=True))
 
 
 def total_stride(space: SearchSpace) -> tuple[int, ...]:

@@ -236,8 +236,11 @@ def train_network(net: nn.Module, data: PreparedData, settings: TrainSettings, *
         step = start
         while step < total and stopped == "budget":
             spent = time.perf_counter() - t_start
-            lr = learning_rate(settings, step, total,
-                               None if budget_s is None else spent / budget_s)
+            # the clock steers the schedule only once the steps are projected to overrun
+            # the time budget: a training the budget does not bind stays a function of its
+            # seed, whatever else the machine is doing
+            binds = budget_s is not None and step > 0 and spent * total / step > budget_s
+            lr = learning_rate(settings, step, total, spent / budget_s if binds else None)
             for group in optimizer.param_groups:
                 group["lr"] = lr
             images, targets = sampler.batch(plan.batch)

@@ -85,3 +85,15 @@ def test_scan_for_ignores_chance_matches_inside_words(tmp_path):
     hits = phi.scan_for(["Doe"], [tmp_path])
     assert [h.path.name for h in hits] == ["path.json"]
     assert len(phi.scan_for(["Doe"], [tmp_path], whole_word=False)) == 2
+
+
+def test_a_dataset_folder_named_after_a_patient_is_not_recorded(identified_dataset, tmp_path):
+    """The manifest names the dataset folder (so `evaluate` finds it again) only when the
+    path holds no case's identifier and nothing shaped like a UID."""
+    assert discover(identified_dataset).manifest_fields()["data_root"] == \
+        str(identified_dataset.resolve())
+    named = identified_dataset.rename(tmp_path / "Quincy")
+    fields = discover(named).manifest_fields()
+    assert fields["data_root"] is None
+    uid = named.rename(tmp_path / "1.2.840.113619.2")
+    assert discover(uid).manifest_fields()["data_root"] is None

@@ -65,7 +65,10 @@ def discover(root: Path, *, task: str | None = None, labels_csv: Path | None = N
                          label_names=label_names, channel_names=scan.channel_names,
                          modality=modality, warnings=(*scan.warnings, *notes),
                          skipped_files=scan.skipped_files,
-                         skipped_objects=scan.skipped_objects, broken_files=scan.broken_files)
+                         skipped_objects=scan.skipped_objects, broken_files=scan.broken_files,
+                         root_identifying=any(phi.is_identifying(str(root), c.identifiers)
+                                              for c in scan.cases)
+                         or phi.is_identifying(str(root), ()))
 
 
 def _participant(table: dict[str, Participant], case: ScannedCase) -> Participant | None:

@@ -16,8 +16,9 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 from nibabel.filebasedimages import ImageFileError
+from nibabel.openers import ImageOpener
 
-from mias.data.imputation import SPACING_UNITS_ASSUMED
+from mias.data.imputation import SPACING_PIXDIM_ZERO, SPACING_UNITS_ASSUMED
 from mias.data.readers.grid import Grid, canonical_grid, reorient_to_canonical
 from mias.data.readers.source import ScannedCase, blank_attributes
 from mias.errors import InputError
@@ -75,6 +76,17 @@ def _open(path: Path) -> nib.Nifti1Image:
     return img
 
 
+def _stated_pixdim(img: nib.Nifti1Image, path: Path) -> np.ndarray:
+    """The voxel size the file states: nibabel's loaded header has already replaced a zero
+    pixdim by 1 mm, so the header is read again without its checks."""
+    try:
+        with ImageOpener(str(path)) as f:
+            header = type(img.header).from_fileobj(f, check=False)
+    except _READ_ERRORS:
+        return np.asarray(img.header.get_zooms()[:3], dtype=np.float64)
+    return np.asarray(header["pixdim"][1:4], dtype=np.float64)
+
+
 def _units(img: nib.Nifti1Image) -> tuple[float, dict[str, str]]:
     unit = img.header.get_xyzt_units()[0]
     imputed = {"spacing": SPACING_UNITS_ASSUMED} if unit == "unknown" else {}
@@ -96,6 +108,8 @@ def _info(img: nib.Nifti1Image, path: Path) -> NiftiInfo:
     channels = shape[3] if len(shape) == 4 else 1
     shape3 = (*shape[:3], 1, 1)[:3]
     factor, imputed = _units(img)
+    if np.any(_stated_pixdim(img, path)[: min(len(shape), 3)] == 0):
+        imputed = {"spacing": SPACING_PIXDIM_ZERO}
     zooms = (*img.header.get_zooms()[: min(len(shape), 3)], 1.0, 1.0)[:3]
     spacing = tuple(abs(float(z)) * factor for z in zooms)
     if not all(np.isfinite(s) and s > 0 for s in spacing):

@@ -52,7 +52,8 @@ class DatasetSource:
     non-DICOM files among DICOM series); `skipped_objects` counts the DICOM objects that
     could not be a case, and `broken_files` the broken files left out (`--skip-broken`),
     per reason: counts only, since file names may identify a patient;
-    `deidentification` is the profile applied.
+    `deidentification` is the profile applied. `root_identifying` says the folder's own
+    path holds a case's identifier or a UID, so no record may name it.
     """
 
     root: Path
@@ -67,13 +68,16 @@ class DatasetSource:
     skipped_objects: dict[str, int] = field(default_factory=dict)
     broken_files: dict[str, int] = field(default_factory=dict)
     deidentification: dict[str, Any] = field(default_factory=lambda: dict(DEIDENTIFICATION))
+    root_identifying: bool = False
 
     def manifest_fields(self) -> dict[str, Any]:
         """What a manifest records about how the source was read."""
         return {"skipped_files": self.skipped_files,
                 "skipped_objects": dict(self.skipped_objects),
                 "broken_files": dict(self.broken_files),
-                "deidentification": self.deidentification}
+                "deidentification": self.deidentification,
+                # where `evaluate` finds the original scans and labels again without --data
+                "data_root": None if self.root_identifying else str(self.root)}
 
 
 @dataclass(frozen=True)
