@@ -226,6 +226,9 @@ def plot(task: str, points: list[dict[str, Any]], unet: dict[str, Any] | None,
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
+    names: dict[str, list[str]] = {}   # points that chose the same network share one label
+    for p in points:
+        names.setdefault(p["arch_id"], []).append(p["point"])
     for p in points:
         for c in p["controls"].values():
             ax.plot(c["latency_ms"], c["dice"], "o", color="0.7", ms=4,
@@ -235,8 +238,9 @@ def plot(task: str, points: list[dict[str, Any]], unet: dict[str, Any] | None,
                                                       [f["ci"][1] - f["dice"]]],
                     fmt="s" if p["latency_budget_ms"] is not None else "D", color="C0",
                     capsize=3)
-        ax.annotate(p["point"], (f["latency_ms"], f["dice"]), fontsize=7,
-                    xytext=(4, 4), textcoords="offset points")
+        if names[p["arch_id"]][0] == p["point"]:
+            ax.annotate(", ".join(names[p["arch_id"]]), (f["latency_ms"], f["dice"]),
+                        fontsize=7, xytext=(4, 4), textcoords="offset points")
         again = p.get("found_preset_recipe")
         if again is not None:
             ax.plot(again["latency_ms"], again["dice"], "s", color="C0", mfc="none", ms=7)
