@@ -6,7 +6,7 @@ baselines (the `mias[nnunet]` extra): the adapter writes nnU-Net's raw layout fr
 train / held-out split, lets nnU-Net plan, preprocess, train and predict, and the held-out
 predictions are scored by the same code, in the same original image space, with the same
 bootstrap CIs as MIAS's. For each model: Dice per structure with CIs, wall time (nnU-Net:
-plan, preprocess, train and predict; DynUNet: training and scoring; MIAS: search and
+plan, preprocess, train, predict and time; DynUNet: train, score and time; MIAS: search and
 training, the stages that pick and fit the network), parameters, ONNX Runtime latency on
 this host at MIAS's input shape and the target's estimate. Run it alone: wall times are
 compared.

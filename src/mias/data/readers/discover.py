@@ -66,9 +66,8 @@ def discover(root: Path, *, task: str | None = None, labels_csv: Path | None = N
                          modality=modality, warnings=(*scan.warnings, *notes),
                          skipped_files=scan.skipped_files,
                          skipped_objects=scan.skipped_objects, broken_files=scan.broken_files,
-                         root_identifying=any(phi.is_identifying(str(root), c.identifiers)
-                                              for c in scan.cases)
-                         or phi.is_identifying(str(root), ()))
+                         root_identifying=phi.is_identifying(
+                             str(root), frozenset().union(*(c.identifiers for c in scan.cases))))
 
 
 def _participant(table: dict[str, Participant], case: ScannedCase) -> Participant | None:
