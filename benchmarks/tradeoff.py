@@ -271,13 +271,23 @@ def run_task(task: str, work: Path, args: argparse.Namespace) -> dict[str, Any]:
              str(args.seed))
     if not prep.is_dir():
         mias("prepare", str(data), "--out", str(prep))
-    first = run_point(f"eps{args.eps[0]:g}", prep, data, work / task, args,
-                      eps_lat=args.eps[0], unet=True)
+    name = f"eps{args.eps[0]:g}"
+    eps_jobs = [{"name": f"eps{eps:g}", "eps_lat": eps} for eps in args.eps[1:]]
+    early: list[dict[str, Any]] = []
+    if args.only and name not in args.only and not args.collect:
+        # another process runs the first point (it sets the budgets): run this one's ε
+        # points meanwhile, then wait for that point's evaluation
+        early = [run_point(j["name"], prep, data, work / task, args, eps_lat=j["eps_lat"])
+                 for j in eps_jobs if j["name"] in args.only]
+        while not (work / task / name / "eval" / "metrics.json").is_file():
+            time.sleep(30)
+    first = run_point(name, prep, data, work / task, args, eps_lat=args.eps[0], unet=True)
     unet = first.get("unet")
-    jobs = [{"name": f"eps{eps:g}", "eps_lat": eps} for eps in args.eps[1:]]
-    jobs += [{"name": f"budget{b:.0f}ms", "budget": b} for b in budgets_for(first, args.budgets)]
+    jobs = [*eps_jobs, *({"name": f"budget{b:.0f}ms", "budget": b}
+                         for b in budgets_for(first, args.budgets))]
     if args.only:
-        jobs = [j for j in jobs if j["name"] in args.only]
+        jobs = [j for j in jobs if j["name"] in args.only
+                and j["name"] not in {p["point"] for p in early}]
     if args.collect:
         finished = [j for j in jobs if (work / task / j["name"] / "eval" / "metrics.json")
                     .is_file()]
@@ -287,7 +297,7 @@ def run_task(task: str, work: Path, args: argparse.Namespace) -> dict[str, Any]:
         rest = list(pool.map(lambda j: run_point(j["name"], prep, data, work / task, args,
                                                  eps_lat=j.get("eps_lat"),
                                                  budget=j.get("budget")), jobs))
-    points = [first, *rest]
+    points = [first, *early, *rest]
     out = {"task": task, "points": points, "unet": unet, "judged": judge(points, unet),
            "nnunet": "not installed here (pip install .[nnunet]): not in this sweep"}
     if args.collect:
@@ -316,7 +326,9 @@ def main() -> int:
     p.add_argument("--only", nargs="+", metavar="POINT",
                    help="with --work: run only these points after the first (names as in the "
                    "JSON: eps0.05, budget73ms), e.g. to share a sweep between processes; "
-                   "--collect then writes every finished point")
+                   "a process not given the first ε_lat runs its ε_lat points, then waits for "
+                   "another to finish the first (it sets the budgets); --collect then writes "
+                   "every finished point")
     args = p.parse_args()
     if args.only and args.work is None:
         p.error("--only shares the points of one --work folder between runs")

@@ -12,6 +12,7 @@ INPUT_SHAPE = "16x24x16"
 CONFIG = {
     "search": {"epochs": 2, "steps_per_epoch": 2, "paths_per_step": 2, "val_batch": 1,
                "warmup_epochs": 0, "prune": [{"at": 0.5, "keep": 1}], "pareto_reeval": 2,
+               "race_steps": 2,
                "hpo": {"enabled": False}},
     "train": {"epochs": 1, "steps_per_epoch": 2},
     "evaluate": {"baselines": [], "random_control": 0, "bootstrap": 100},

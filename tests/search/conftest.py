@@ -12,7 +12,7 @@ from mias.presets import load_preset
 
 TINY = {
     "search": {"epochs": 3, "steps_per_epoch": 4, "batch": 2, "patch_voxels": 4096,
-               "paths_per_step": 3, "val_batch": 1, "warmup_epochs": 0,
+               "paths_per_step": 3, "val_batch": 1, "warmup_epochs": 0, "race_steps": 2,
                "prune": [{"at": 0.25, "keep": 4}, {"at": 0.5, "keep": 2},
                          {"at": 0.75, "keep": 1}],
                "hpo": {"enabled": True, "at_epoch": 1, "trials": 2, "trial_steps": 1,

@@ -326,3 +326,73 @@ def test_pruning_compares_the_paths_of_a_step_so_its_batch_noise_cancels(space):
     assert all(d["score_halfwidth"] < 0.1 for d in first)
     assert ExactTable().value(out.arch) == pytest.approx(max(
         ExactTable().value(a) for a in all_archs(space)))
+
+
+@pytest.fixture
+def two_depths() -> SearchSpace:
+    """Depths 1 and 2, 2D 16×16: two widths per layer."""
+    task = TaskSpec(kind="segmentation", spatial_dims=2, in_channels=1, input_shape=(16, 16),
+                    num_classes=2, label_names=("background", "lesion"), modality="CT",
+                    spacing=(1.0, 1.0))
+    return SearchSpace(task=task, stem_width=4, depths=(1, 2),
+                       stages=tuple(plan_stages(task.input_shape, task.spacing, 2)),
+                       encoder=((conv(4), conv(8)), (conv(8), conv(16)), (conv(8), conv(16))),
+                       decoder=((conv(4), conv(8)), (conv(8), conv(16))))
+
+
+class SharedWeightsFavourDepthOne(ExactTable):
+    """Trained alone, depth 2 is better by 0.1; on shared weights (`step`) depth 1 looks
+    better by 0.2, as a supernet's fastest-learning depth does."""
+
+    def value(self, arch: Architecture) -> float:
+        return 0.3 + 0.05 * math.log2(arch.encoder[0].width / 4) + 0.1 * (arch.depth == 2)
+
+    def step(self, archs: Sequence[Architecture], step: int) -> list[PathScore]:
+        return [PathScore(a, self.value(a) + 0.3 * (a.depth == 1), 0.0) for a in archs]
+
+    def race(self, archs: Sequence[Architecture], steps: int) -> list[PathScore]:
+        self.raced = (list(archs), steps)
+        return self.score(archs)
+
+
+def raced(space: SearchSpace, race_steps: int, eps_lat: float = 0.0,
+          budget: float | None = None) -> tuple[MiasSearch, SharedWeightsFavourDepthOne]:
+    settings = load_preset("demo").search.model_copy(update={
+        "epochs": 4, "steps_per_epoch": 25, "paths_per_step": 4, "warmup_epochs": 0,
+        "eps_ce": 1.0, "eps_lat": eps_lat, "arch_lr": 0.1, "race_steps": race_steps,
+        "hpo": load_preset("demo").search.hpo.model_copy(update={"enabled": False})})
+    evaluator = SharedWeightsFavourDepthOne()
+    return MiasSearch(space, evaluator, WidthLatency(), settings, seed=0, steps_per_epoch=25,
+                      latency_budget_ms=budget), evaluator
+
+
+def test_the_depth_is_decided_by_networks_trained_alone(two_depths):
+    plain = raced(two_depths, race_steps=0)[0].run()
+    assert plain.arch.depth == 1 and plain.race is None  # shared weights alone mislead
+    run, evaluator = raced(two_depths, race_steps=7)
+    out = run.run()
+    archs, steps = evaluator.raced
+    assert steps == 7 and sorted(a.depth for a in archs) == [1, 2]
+    assert out.arch.depth == 2
+    assert [e["depth"] for e in out.race["entries"] if e["chosen"]] == [2]
+    last = max(d["step"] for d in out.pruning_log)
+    assert all(d.get("decided_by") == "race" for d in out.pruning_log if d["step"] == last)
+
+
+def test_the_race_prices_latency_as_the_search_does(two_depths):
+    """The race's objective carries ε_lat: a high price keeps the faster depth."""
+    priced = raced(two_depths, race_steps=7, eps_lat=10.0)[0].run()
+    assert priced.arch.depth == 1
+    entries = {e["depth"]: e for e in priced.race["entries"]}
+    assert entries[2]["metric"] > entries[1]["metric"]
+    assert entries[2]["latency_ms"] > entries[1]["latency_ms"]
+
+
+def test_under_a_budget_only_networks_that_fit_race(two_depths):
+    deep = [a for a in (raced(two_depths, 0)[0].space.sample(np.random.default_rng(i))
+                        for i in range(200)) if a.depth == 2]
+    budget = min(WidthLatency().predict(two_depths, a).value for a in deep) * 1.01
+    run, _ = raced(two_depths, race_steps=5, budget=budget)
+    out = run.run()
+    assert all(e["latency_ms"] <= budget for e in out.race["entries"])
+    assert out.latency.value <= budget and out.arch.depth == 2

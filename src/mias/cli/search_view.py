@@ -41,6 +41,10 @@ class SearchView:
         self.task = self.bar.add_task("search", total=info["total_steps"], info="")
 
     def step(self, step: int, row: dict[str, Any]) -> None:
+        if "racing" in row:
+            self.bar.update(self.task, info=f"depth race: training {len(row['racing'])} "
+                            f"networks alone, {row['race_steps']} steps each")
+            return
         info = (f"L {row['loss']:.3f} TSL {row['tsl']:.3f} T {row['t_ms']:.0f} ms "
                 f"left {row['candidates_left']}")
         self.bar.update(self.task, completed=step, info=info)
@@ -53,6 +57,11 @@ class SearchView:
         console.print(f"chosen architecture [bold]{r['arch_id']}[/] (depth {r['arch']['depth']}): "
                       f"{r['metric']['label']} {r['metric']['value']:.3f} on validation, "
                       f"{lat['value']:.1f} ms — {lat['label']}")
+        race = r.get("race")
+        if race:
+            ran = ", ".join(f"depth {e['depth']} {e['metric']:.3f} at {e['latency_ms']:.1f} ms"
+                            + (" (chosen)" if e["chosen"] else "") for e in race["entries"])
+            console.print(f"depth race ({race['steps']} steps alone each, validation): {ran}")
         for warning in r.get("warnings", []):
             console.print(f"[yellow]warning[/]: {warning}")
         console.print(f"Pareto front: {len(r['pareto'])} architectures; "

@@ -107,6 +107,12 @@ class SearchSettings(_Strict):
                                  "estimate towards its layer's mean")
     pareto_reeval: int = Field(8, ge=1, description="non-dominated paths re-scored on the "
                                "whole validation split at the end")
+    race_steps: int = Field(0, ge=0, description="at the last pruning point, the best path "
+                            "of each depth still in the space is trained on its own for this "
+                            "many steps with the final training's recipe and the depth is "
+                            "decided on whole-volume validation (0: the supernet's scores "
+                            "decide, as in the paper). Weight sharing favours the depth whose "
+                            "shared weights learn fastest, not the one that trains best")
     hpo: HpoSettings = HpoSettings()
 
     @model_validator(mode="after")
@@ -235,3 +241,24 @@ class Preset(_Strict):
     search: SearchSettings
     train: TrainSettings
     evaluate: EvaluateSettings = EvaluateSettings()
+
+
+TUNED = ("lr", "momentum", "weight_decay")
+
+
+def with_tuned(preset: Preset, tuned: dict[str, float] | None
+               ) -> tuple[TrainSettings, str, str]:
+    """The preset's training settings with the search's tuned hyper-parameters where they
+    apply: (settings, source, why). One rule for every standalone training of a found
+    network — the search's depth race and the final training — so the race judges
+    candidates by the recipe the winner is then trained with."""
+    settings = preset.train
+    if not settings.use_tuned:
+        return settings, "preset", "train.use_tuned is off"
+    if not tuned:
+        return settings, "preset", "the search tuned nothing (hpo disabled or no trial finished)"
+    if settings.optimizer != preset.search.optimizer:
+        return settings, "preset", (f"tuned for {preset.search.optimizer}, training uses "
+                                    f"{settings.optimizer}")
+    return (settings.model_copy(update={k: float(tuned[k]) for k in TUNED if k in tuned}),
+            "search", "tuned by the search (RUN/search/result.json hpo.chosen)")

@@ -75,7 +75,7 @@ def search(prep: str | Path, run: str | Path, *, target: str, preset: Preset,
     with resumable_dir(final, fingerprint, overwrite=overwrite, inputs=(prep,),
                        stage="search") as (tmp, resumed):
         evaluator = SupernetEvaluator(data, s, scorer, device=dev, seed=seed,
-                                      hpo_storage=tmp / "hpo.db")
+                                      hpo_storage=tmp / "hpo.db", recipe=preset)
         engine = MiasSearch(data.space, evaluator, predictor, s, seed=seed,
                             steps_per_epoch=steps_per_epoch, latency_budget_ms=latency_budget_ms,
                             checkpoint=tmp / "checkpoint.pt", on_step=on_step,
@@ -102,7 +102,7 @@ def search(prep: str | Path, run: str | Path, *, target: str, preset: Preset,
             "pruning_log": outcome.pruning_log, "history": outcome.history,
             "hpo": outcome.hpo, "reference_ms": outcome.reference_ms,
             "schedule": outcome.schedule, "evaluated_paths": len(outcome.archive),
-            "latency_rank": outcome.latency_rank,
+            "latency_rank": outcome.latency_rank, "race": outcome.race,
             "warnings": search_warnings(outcome.latency_rank, outcome.schedule),
             "loss": loss_record(s, latency_budget_ms),
             "prep": str(prep.resolve()), "target": provenance["device"], "seed": seed,

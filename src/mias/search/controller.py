@@ -50,6 +50,8 @@ from mias.search.samplers import create_sampler
 from mias.search.state import CandidateMask, Distribution, all_layers, arch_indices, from_indices
 from mias.space import Architecture, SearchSpace
 
+#: called after every step with its history row, and once before a depth race (which
+#: trains networks for minutes) with {"racing": arch ids, "race_steps": steps}
 StepHook = Callable[[int, dict[str, Any]], None]
 RANK_DRAWS = 2000
 
@@ -67,6 +69,7 @@ class SearchState:
     hpo_done: bool = False
     prunes_done: int = 0
     learned_at: int | None = None
+    race: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -83,6 +86,7 @@ class SearchOutcome:
     reference_ms: float
     schedule: dict[str, Any]
     latency_rank: dict[str, Any]
+    race: dict[str, Any] | None = None
 
 
 def standardised_advantage(losses: torch.Tensor) -> torch.Tensor:
@@ -206,7 +210,7 @@ class MiasSearch:
                    "stats": st.stats.to_dict(), "archive": st.archive.to_list(),
                    "history": st.history, "pruning_log": st.pruning_log, "hpo": st.hpo,
                    "hpo_done": st.hpo_done, "prunes_done": st.prunes_done,
-                   "learned_at": st.learned_at,
+                   "learned_at": st.learned_at, "race": st.race,
                    "dist": self.dist.state_dict(),
                    "arch_opt": self.arch_opt.state_dict(), "torch_rng": torch.get_rng_state(),
                    "lagrange": self.lagrange,
@@ -230,7 +234,7 @@ class MiasSearch:
                            archive=Archive.from_list(d["archive"]), history=d["history"],
                            pruning_log=d["pruning_log"], hpo=d["hpo"], hpo_done=d["hpo_done"],
                            prunes_done=int(d.get("prunes_done", 0)),
-                           learned_at=d.get("learned_at"))
+                           learned_at=d.get("learned_at"), race=d.get("race"))
 
     # ---- the loop -----------------------------------------------------------------------
 
@@ -432,19 +436,75 @@ class MiasSearch:
             if self.budget is not None and keep > 1:
                 drops = [i for i in drops if i != fastest]
             chosen[n] = [i for i in ranked(scores, lat) if i not in drops]
-        if keep == 1 and self.budget is not None:
+        raced = (keep == 1 and s.race_steps > 0 and len(st.mask.alive_depths()) > 1)
+        if raced:
+            chosen = self._race(st, chosen, evidence)
+        elif keep == 1 and self.budget is not None:
             chosen = self._fit_budget(chosen, evidence, st.mask)
+        basis = {"gate": gate} | ({"decided_by": "race"} if raced else {})
         for n, kept in chosen.items():
             names = ([f"depth {d}" for d in self.space.depths] if n == "depth"
                      else [c.key for c in self.space.candidates(n)])
             est, lat, scores, width = evidence[n]
-            st.pruning_log += [d | {"gate": gate} for d in
+            st.pruning_log += [d | basis for d in
                                decisions(n, names, kept, est, lat, scores, st.step, keep, width)]
             drops = [i for i in lat if i not in kept]
             st.mask = apply_drops(st.mask, n, drops)
             if n != "depth":
                 for i in drops:
                     self.evaluator.prune(n, names[i])
+
+    def _race(self, st: SearchState, chosen: dict[str, list[int]], evidence
+              ) -> dict[str, list[int]]:
+        """The last pruning's depth decision, taken on networks trained alone.
+
+        Weight sharing judges a depth by how fast its shared weights learn, and the
+        shallowest learns fastest, so supernet scores rank depth 1 first whatever depth
+        trains best. Here each depth still in the space contributes its best path (per
+        layer the best-scored candidate left; under a budget, fitted to it as
+        `_fit_budget` fits), the evaluator trains each for `race_steps` steps (`race`),
+        and the winner is the best `ε_ce · metric − ε_lat · latency / reference` (under a
+        budget, the best metric among those that fit). Recorded in `st.race`."""
+        s = self.settings
+        entries: list[tuple[Architecture, dict[str, list[int]]]] = []
+        for d in st.mask.alive_depths():
+            mask = apply_drops(st.mask, "depth", [e for e in st.mask.alive_depths() if e != d])
+            # per layer the best-scored candidate that has samples (a shrunk estimate of
+            # one never sampled is the layer's mean, not evidence)
+            pick = {n: [next((i for i in v if evidence[n][0][i][1] > 0), v[0])]
+                    for n, v in chosen.items()} | {"depth": [d]}
+            if self.budget is not None:
+                pick = self._fit_budget(pick, evidence, mask)
+            arch = self._arch_of({n: v[0] for n, v in pick.items()})
+            if self.budget is None or self.figure(arch).value <= self.budget:
+                entries.append((arch, pick))
+        if self.on_step is not None:
+            self.on_step(st.step, {"racing": [a.id for a, _ in entries],
+                                   "race_steps": s.race_steps})
+        scores = self.evaluator.race([a for a, _ in entries], s.race_steps)
+        ref = self.latency.reference_ms
+        lat = [self.figure(a).value for a, _ in entries]
+        value = [sc.metric if self.budget is not None
+                 else s.eps_ce * sc.metric - s.eps_lat * ms / ref
+                 for sc, ms in zip(scores, lat, strict=True)]
+        win = min(range(len(entries)), key=lambda i: (-value[i], lat[i], i))
+        st.race = {"steps": s.race_steps, "step": st.step,
+                   "basis": "each network trained alone from scratch with the final "
+                            "training's recipe for `steps` steps, scored on the whole "
+                            "validation split",
+                   "objective": ("metric, among networks within the budget"
+                                 if self.budget is not None else
+                                 "eps_ce * metric - eps_lat * latency_ms / reference_ms"),
+                   "entries": [{"arch_id": a.id, "depth": a.depth, "latency_ms": ms,
+                                "metric": sc.metric, "objective": v, "chosen": i == win}
+                               for i, ((a, _), sc, ms, v)
+                               in enumerate(zip(entries, scores, lat, value, strict=True))]}
+        return entries[win][1]
+
+    def _arch_of(self, pick: dict[str, int]) -> Architecture:
+        d = pick["depth"]
+        return from_indices(self.space, d, {n: pick[n] for n in
+                                            self.space.layer_names(self.space.depths[d])})
 
     def _depth_ms(self, mask: CandidateMask, depth_p: np.ndarray,
                   layer_p: dict[str, np.ndarray]) -> np.ndarray:
@@ -474,20 +534,15 @@ class MiasSearch:
         d, choice = arch_indices(self.space, likely)
         pick = {n: choice.get(n, v[0]) for n, v in chosen.items()} | {"depth": d}
 
-        def arch_of(p: dict[str, int]) -> Architecture:
-            d = p["depth"]
-            return from_indices(self.space, d, {n: p[n] for n in
-                                                self.space.layer_names(self.space.depths[d])})
-
-        while self.figure(arch_of(pick)).value > self.budget:
-            current = self.figure(arch_of(pick)).value
+        while self.figure(self._arch_of(pick)).value > self.budget:
+            current = self.figure(self._arch_of(pick)).value
             best, fits = None, None
             for n in ["depth", *self.layers]:
                 alive = mask.alive_depths() if n == "depth" else mask.alive(n)
                 for i in alive:
                     if i == pick[n]:
                         continue
-                    saved = current - self.figure(arch_of({**pick, n: i})).value
+                    saved = current - self.figure(self._arch_of({**pick, n: i})).value
                     if saved <= 0:
                         continue
                     lost = max(score(n, pick[n]) - score(n, i), 0.0)
@@ -533,7 +588,7 @@ class MiasSearch:
             latency_rank=self.latency_rank(arch),
             arch=arch, metric=final.metric, latency=self.figure(arch), pareto=pareto,
             pruning_log=st.pruning_log, history=st.history, archive=st.archive.to_list(),
-            hpo=st.hpo, reference_ms=self.latency.reference_ms,
+            hpo=st.hpo, reference_ms=self.latency.reference_ms, race=st.race,
             schedule={"total_steps": self.total_steps, "steps_per_epoch": self.steps_per_epoch,
                       "warmup_steps": self.warmup_steps, "hpo_step": self.hpo_step,
                       "prune_at": {str(k): v for k, v in sorted(self.prune_at.items())},

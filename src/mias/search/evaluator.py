@@ -45,6 +45,12 @@ class Evaluator(ABC):
     def score(self, archs: Sequence[Architecture]) -> list[PathScore]:
         """Score without training, on the whole validation split (final re-ranking)."""
 
+    def race(self, archs: Sequence[Architecture], steps: int) -> list[PathScore]:
+        """Score at a higher fidelity than the search's own scores: each network trained on
+        its own for `steps` steps, where training applies (default: `score`, for an
+        evaluator whose scores are already those of trained networks, e.g. a table)."""
+        return self.score(archs)
+
     def tune(self, step: int, mask: CandidateMask) -> dict[str, Any] | None:
         """Hyper-parameter tuning at this step over the paths `mask` allows, if the
         evaluator has any (default: none)."""

@@ -9,7 +9,8 @@ patches are centred on the structure, so every one of them can tell a path that 
 from one that does not. Steps score by the task metric on probabilities (soft Dice) where
 the task is segmentation, so paths differ before their hard masks find the structure;
 `score` re-ranks paths by the hard metric on the whole validation split at the full input
-shape.
+shape; `race` trains paths on their own, with the run's final training recipe, for the
+depth decision.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from typing import Any
 
 import torch
 
-from mias.presets import SearchSettings
+from mias.presets import Preset, SearchSettings
+from mias.presets.models import with_tuned
 from mias.search.evaluator import Evaluator, PathScore
 from mias.search.hpo import tune_supernet
 from mias.search.state import CandidateMask
@@ -36,14 +38,17 @@ from mias.train.data import (
 )
 from mias.train.losses import task_loss
 from mias.train.scoring import Scorer
+from mias.train.standalone import train_architecture
 
 
 class SupernetEvaluator(Evaluator):
     trains = True
 
     def __init__(self, data: PreparedData, settings: SearchSettings, scorer: Scorer, *,
-                 device: torch.device, seed: int, hpo_storage: Path | None = None) -> None:
+                 device: torch.device, seed: int, hpo_storage: Path | None = None,
+                 recipe: Preset | None = None) -> None:
         self.data = data
+        self.recipe = recipe
         self.settings = settings
         self.scorer = scorer
         self.final_scorer = dataclasses.replace(scorer, soft=False)
@@ -126,6 +131,24 @@ class SupernetEvaluator(Evaluator):
             n = sum(w for _, w in metrics)
             out.append(PathScore(arch, sum(m * w for m, w in metrics) / n,
                                  sum(v * w for v, w in losses) / n))
+        return out
+
+    def race(self, archs: Sequence[Architecture], steps: int) -> list[PathScore]:
+        """Each of `archs` built from scratch (seeded) and trained alone for `steps` steps
+        with the run's final training recipe, tuned hyper-parameters included, then scored
+        with the final metric on the whole validation split: the winner is then trained by
+        the same recipe, longer. Losses are not measured (NaN)."""
+        if self.recipe is None:
+            raise ValueError("race needs the run's preset (SupernetEvaluator(recipe=...))")
+        tuned = (self.hpo_record or {}).get("chosen")
+        settings = with_tuned(self.recipe, tuned)[0].model_copy(
+            update={"steps": steps, "time_budget_min": None})
+        out = []
+        for arch in archs:
+            result = train_architecture(self.data.space, arch, self.data, settings,
+                                        device=self.device, seed=self.seed,
+                                        scorer=self.final_scorer)
+            out.append(PathScore(arch, result.val_score, float("nan")))
         return out
 
     def tune(self, step: int, mask: CandidateMask) -> dict[str, Any] | None:

@@ -25,7 +25,7 @@ import torch
 from mias import __version__
 from mias.atomic import atomic_file, read_json, resumable_dir, write_json
 from mias.errors import InputError
-from mias.presets.models import TrainSettings
+from mias.presets.models import TUNED, TrainSettings, with_tuned
 from mias.records import METRICS_SCHEMA_VERSION
 from mias.space import SearchSpace, network_flops, network_params
 from mias.train.calibrate import inference_record
@@ -64,9 +64,6 @@ def scorer_for(record: SearchRecord, data: PreparedData) -> Scorer:
     return Scorer.for_task(data.task, metric.name, metric.beta)
 
 
-HPARAMS = ("lr", "momentum", "weight_decay")
-
-
 def _fingerprint(record: SearchRecord, init: str, settings: TrainSettings) -> str:
     blob = json.dumps({"result": record.raw, "init": init, "version": __version__,
                        "train": settings.model_dump(mode="json")}, sort_keys=True, default=str)
@@ -78,19 +75,8 @@ def final_settings(record: SearchRecord, *, steps: int | None = None,
                    ) -> tuple[TrainSettings, dict[str, Any]]:
     """The preset's training settings with the search's tuned values and the command
     line's budget on top, and a record of which hyper-parameters were used and why."""
-    settings = record.preset.train
     tuned = (record.raw.get("hpo") or {}).get("chosen")
-    if not settings.use_tuned:
-        source, why = "preset", "train.use_tuned is off"
-    elif not tuned:
-        source, why = "preset", "the search tuned nothing (hpo disabled or no trial finished)"
-    elif settings.optimizer != record.preset.search.optimizer:
-        source, why = "preset", (f"tuned for {record.preset.search.optimizer}, training uses "
-                                 f"{settings.optimizer}")
-    else:
-        settings = settings.model_copy(update={k: float(tuned[k]) for k in HPARAMS
-                                               if k in tuned})
-        source, why = "search", "tuned by the search (RUN/search/result.json hpo.chosen)"
+    settings, source, why = with_tuned(record.preset, tuned)
     budget: dict[str, Any] = {}
     if steps is not None:
         budget["steps"] = steps
@@ -98,7 +84,7 @@ def final_settings(record: SearchRecord, *, steps: int | None = None,
         budget["time_budget_min"] = time_budget_min
     if budget:
         settings = TrainSettings.model_validate(settings.model_dump() | budget)
-    used = {k: getattr(settings, k) for k in HPARAMS}
+    used = {k: getattr(settings, k) for k in TUNED}
     return settings, {"source": source, "reason": why, "used": used, "tuned": tuned,
                       "optimizer": settings.optimizer}
 
