@@ -266,12 +266,16 @@ def plot(task: str, points: list[dict[str, Any]], unet: dict[str, Any] | None,
 
 def run_task(task: str, work: Path, args: argparse.Namespace) -> dict[str, Any]:
     data, prep = work / task / "data", work / task / "prep"
+    name = f"eps{args.eps[0]:g}"
+    if args.only and name not in args.only and not args.collect:
+        # the process that runs the first point synthesises and prepares
+        while not (prep / "manifest.json").is_file():
+            time.sleep(10)
     if not data.is_dir():
         mias("synth", task, "--out", str(data), "--cases", str(args.cases), "--seed",
              str(args.seed))
     if not prep.is_dir():
         mias("prepare", str(data), "--out", str(prep))
-    name = f"eps{args.eps[0]:g}"
     eps_jobs = [{"name": f"eps{eps:g}", "eps_lat": eps} for eps in args.eps[1:]]
     early: list[dict[str, Any]] = []
     if args.only and name not in args.only and not args.collect:

@@ -56,7 +56,7 @@ class RankingSupernet(MiasSearch):
         super().__init__(data.space, evaluator, predictor, s, seed=seed,
                          steps_per_epoch=per_epoch, sampler=SAMPLER_REGISTRY[sampler],
                          checkpoint=checkpoint)
-        self.prune_at = {}
+        self.prune_at, self.schedule = {}, []
         if sampler != "mias":
             self.warmup_steps = 0  # the warm-up is the learned distribution's, not theirs
         self.supernet_evaluator = evaluator
