@@ -72,6 +72,18 @@ def test_resume_after_a_crash_gives_the_same_result(tiny_prep, tiny_preset, tmp_
     a.pop("prep"), b.pop("prep")
     assert a == b
 
+    def crash_in_race(step, row):
+        if "racing" in row:  # the depth race is about to train its networks
+            raise RuntimeError("simulated crash")
+
+    with pytest.raises(RuntimeError, match="simulated"):
+        search(tiny_prep, tmp_path / "c", target="rpi3", preset=tiny_preset, device="cpu",
+               on_step=crash_in_race)
+    again = search(tiny_prep, tmp_path / "c", target="rpi3", preset=tiny_preset, device="cpu")
+    c = _result(again.parent)
+    c.pop("prep")
+    assert c == a and c["race"] is not None
+
 
 def test_budget_is_honoured(tiny_prep, tiny_preset, tmp_path):
     from mias.search.api import load_latency
