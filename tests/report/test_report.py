@@ -100,3 +100,12 @@ def test_a_ranking_beside_the_run_is_reported(tiny_run: Path, tmp_path: Path) ->
     assert cli.main(["report", str(run)]) == 0
     html = (run / "report" / "validation_plan.html").read_text(encoding="utf-8")
     assert "+0.61 [+0.20, +0.85]" in html and "ranking of 12 architectures" in html
+
+
+def test_the_plan_shows_the_depth_race_that_chose_the_network(tiny_run: Path) -> None:
+    race = read_json(tiny_run / "search" / "result.json")["race"]
+    html = (tiny_run / "report" / "validation_plan.html").read_text(encoding="utf-8")
+    section = html[html.index('id="performance"'):html.index('id="reproducibility"')]
+    assert f"trained alone from scratch for {race['steps']} steps" in section
+    for entry in race["entries"]:
+        assert f"<td>{entry['arch_id']}</td>" in section

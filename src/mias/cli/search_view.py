@@ -55,7 +55,8 @@ class SearchView:
         r = read_json(out / "result.json")
         lat = r["latency"]
         console.print(f"chosen architecture [bold]{r['arch_id']}[/] (depth {r['arch']['depth']}): "
-                      f"{r['metric']['label']} {r['metric']['value']:.3f} on validation, "
+                      f"{r['metric']['label']} {r['metric']['value']:.3f} on validation with the "
+                      f"supernet's weights, "
                       f"{lat['value']:.1f} ms — {lat['label']}")
         race = r.get("race")
         if race:

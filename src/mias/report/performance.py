@@ -148,7 +148,8 @@ def performance(rec: RunRecords) -> dict[str, Any]:
         "notes": rec.evaluation.get("notes", []), "images": images,
         "failed": failure_notes(failed),
         "pareto": rec.result.get("pareto", []), "evaluated": len(rec.archive),
-        "pruning": pruning_rounds(rec), "rank": rank(rec), "budget_ms": budget,
+        "pruning": pruning_rounds(rec), "race": rec.result.get("race"), "rank": rank(rec),
+        "budget_ms": budget,
         "search_metric": rec.result["metric"], "final": {
             "init": final.get("init"), "steps": final.get("steps"),
             "val_score": final.get("val_score"), "metric": final.get("metric"),
