@@ -246,13 +246,15 @@ def plot(task: str, points: list[dict[str, Any]], unet: dict[str, Any] | None,
             ax.plot(c["latency_ms"], c["dice"], "o", color="0.7", ms=4,
                     mfc="none" if c["failed"] else "0.7")
         f = p["found"]
+        budget = p["latency_budget_ms"] is not None
+        # budgets and ε_lat points apart: colour, marker, and labels above / below
         ax.errorbar(f["latency_ms"], f["dice"], yerr=[[f["dice"] - f["ci"][0]],
                                                       [f["ci"][1] - f["dice"]]],
-                    fmt="s" if p["latency_budget_ms"] is not None else "D", color="C0",
-                    capsize=3)
+                    fmt="s" if budget else "D", color="C0" if budget else "C1", capsize=3)
         if names[p["arch_id"]][0] == p["point"]:
             ax.annotate(", ".join(names[p["arch_id"]]), (f["latency_ms"], f["dice"]),
-                        fontsize=7, xytext=(4, 4), textcoords="offset points")
+                        fontsize=7, xytext=(4, 5) if budget else (4, -10),
+                        textcoords="offset points")
         again = p.get("found_preset_recipe")
         if again is not None:
             ax.plot(again["latency_ms"], again["dice"], "s", color="C0", mfc="none", ms=7)
@@ -261,7 +263,7 @@ def plot(task: str, points: list[dict[str, Any]], unet: dict[str, Any] | None,
                                                             [unet["ci"][1] - unet["dice"]]],
                     fmt="^", color="C3", capsize=3, label="DynUNet baseline")
     ax.plot([], [], "s", color="C0", label="MIAS, latency budget")
-    ax.plot([], [], "D", color="C0", label="MIAS, ε_lat")
+    ax.plot([], [], "D", color="C1", label="MIAS, ε_lat")
     ax.plot([], [], "o", color="0.7", label="random control (hollow: failed)")
     if any("found_preset_recipe" in p for p in points):
         ax.plot([], [], "s", color="C0", mfc="none",
