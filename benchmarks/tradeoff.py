@@ -281,8 +281,9 @@ def plot(task: str, points: list[dict[str, Any]], unet: dict[str, Any] | None,
 def run_task(task: str, work: Path, args: argparse.Namespace) -> dict[str, Any]:
     data, prep = work / task / "data", work / task / "prep"
     name = f"eps{args.eps[0]:g}"
-    if args.only and name not in args.only and not args.collect:
-        # the process that runs the first point synthesises and prepares
+    # another process runs the first point: it synthesises, prepares and sets the budgets
+    helper = bool(args.only) and name not in args.only and not args.collect
+    if helper:
         while not (prep / "manifest.json").is_file():
             time.sleep(10)
     if not data.is_dir():
@@ -292,9 +293,7 @@ def run_task(task: str, work: Path, args: argparse.Namespace) -> dict[str, Any]:
         mias("prepare", str(data), "--out", str(prep))
     eps_jobs = [{"name": f"eps{eps:g}", "eps_lat": eps} for eps in args.eps[1:]]
     early: list[dict[str, Any]] = []
-    if args.only and name not in args.only and not args.collect:
-        # another process runs the first point (it sets the budgets): run this one's ε
-        # points meanwhile, then wait for that point's evaluation
+    if helper:  # this one's ε points meanwhile, then wait for the first point's evaluation
         early = [run_point(j["name"], prep, data, work / task, args, eps_lat=j["eps_lat"])
                  for j in eps_jobs if j["name"] in args.only]
         while not (work / task / name / "eval" / "metrics.json").is_file():

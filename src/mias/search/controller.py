@@ -482,12 +482,12 @@ class MiasSearch:
             self.on_step(st.step, {"racing": [a.id for a, _ in entries],
                                    "race_steps": s.race_steps})
         scores = self.evaluator.race([a for a, _ in entries], s.race_steps)
-        ref = self.latency.reference_ms
-        lat = [self.figure(a).value for a, _ in entries]
-        value = [sc.metric if self.budget is not None
-                 else s.eps_ce * sc.metric - s.eps_lat * ms / ref
-                 for sc, ms in zip(scores, lat, strict=True)]
-        win = min(range(len(entries)), key=lambda i: (-value[i], lat[i], i))
+        lat = {i: self.figure(a).value for i, (a, _) in enumerate(entries)}
+        value = ({i: sc.metric for i, sc in enumerate(scores)} if self.budget is not None
+                 else trade_off({i: (sc.metric, 1) for i, sc in enumerate(scores)}, lat,
+                                eps_ce=s.eps_ce, eps_lat=s.eps_lat,
+                                reference_ms=self.latency.reference_ms))
+        win = ranked(value, lat)[0]
         st.race = {"steps": s.race_steps, "step": st.step,
                    "basis": "each network trained alone from scratch with the final "
                             "training's recipe for `steps` steps, scored on the whole "
@@ -495,10 +495,10 @@ class MiasSearch:
                    "objective": ("metric, among networks within the budget"
                                  if self.budget is not None else
                                  "eps_ce * metric - eps_lat * latency_ms / reference_ms"),
-                   "entries": [{"arch_id": a.id, "depth": a.depth, "latency_ms": ms,
-                                "metric": sc.metric, "objective": v, "chosen": i == win}
-                               for i, ((a, _), sc, ms, v)
-                               in enumerate(zip(entries, scores, lat, value, strict=True))]}
+                   "entries": [{"arch_id": a.id, "depth": a.depth, "latency_ms": lat[i],
+                                "metric": sc.metric, "objective": value[i], "chosen": i == win}
+                               for i, ((a, _), sc) in enumerate(zip(entries, scores,
+                                                                    strict=True))]}
         return entries[win][1]
 
     def _arch_of(self, pick: dict[str, int]) -> Architecture:
