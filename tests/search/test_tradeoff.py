@@ -396,3 +396,40 @@ def test_under_a_budget_only_networks_that_fit_race(two_depths):
     out = run.run()
     assert all(e["latency_ms"] <= budget for e in out.race["entries"])
     assert out.latency.value <= budget and out.arch.depth == 2
+
+
+
+class CapacityPays(SharedWeightsFavourDepthOne):
+    """Trained alone, every extra channel helps (and depth 2 more); on shared weights the
+    narrow paths learn fastest and look best, so the supernet's best-scored path is the
+    narrowest and leaves a budget unspent."""
+
+    def capacity(self, arch: Architecture) -> float:
+        return sum(math.log2(b.width) for b in (*arch.encoder, *arch.decoder))
+
+    def value(self, arch: Architecture) -> float:
+        return 0.1 * (arch.depth == 2) + 0.02 * self.capacity(arch)
+
+    def step(self, archs: Sequence[Architecture], step: int) -> list[PathScore]:
+        return [PathScore(a, self.value(a) - 0.05 * self.capacity(a), 0.0) for a in archs]
+
+
+def test_under_a_budget_the_race_also_trains_the_path_grown_into_the_budget(two_depths):
+    deep = {a for a in (two_depths.sample(np.random.default_rng(i)) for i in range(400))
+            if a.depth == 2}
+    ms = {a: WidthLatency().predict(two_depths, a).value for a in deep}
+    budget = (min(ms.values()) + max(ms.values())) / 2
+    settings = raced(two_depths, 0)[0].settings.model_copy(update={"race_steps": 5})
+    out = MiasSearch(two_depths, CapacityPays(), WidthLatency(), settings, seed=0,
+                     steps_per_epoch=25, latency_budget_ms=budget).run()
+    kinds = {e["path"]: e for e in out.race["entries"] if e["depth"] == 2}
+    assert set(kinds) == {"best-scored", "budget-filled"}
+    assert kinds["best-scored"]["latency_ms"] < kinds["budget-filled"]["latency_ms"] <= budget
+    assert kinds["budget-filled"]["chosen"] and out.arch.id == kinds["budget-filled"]["arch_id"]
+    # grown until nothing costlier fits: every single swap to a costlier block is over budget
+    blocks = (*out.arch.encoder, *out.arch.decoder)
+    for other in deep:
+        swapped = [x != y for x, y in zip(blocks, (*other.encoder, *other.decoder),
+                                          strict=True)]
+        if sum(swapped) == 1 and ms[other] > ms[out.arch]:
+            assert ms[other] > budget

@@ -60,7 +60,9 @@ class SearchView:
                       f"{lat['value']:.1f} ms — {lat['label']}")
         race = r.get("race")
         if race:
-            ran = ", ".join(f"depth {e['depth']} {e['metric']:.3f} at {e['latency_ms']:.1f} ms"
+            ran = ", ".join(f"depth {e['depth']}"
+                            + (" grown into the budget" if e.get("path") == "budget-filled"
+                               else "") + f" {e['metric']:.3f} at {e['latency_ms']:.1f} ms"
                             + (" (chosen)" if e["chosen"] else "") for e in race["entries"])
             console.print(f"depth race ({race['steps']} steps alone each, validation): {ran}")
         for warning in r.get("warnings", []):

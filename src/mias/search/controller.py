@@ -462,27 +462,33 @@ class MiasSearch:
         shallowest learns fastest, so supernet scores rank depth 1 first whatever depth
         trains best. Here each depth still in the space contributes its best path (per
         layer the best-scored candidate left; under a budget, fitted to it as
-        `_fit_budget` fits), the evaluator trains each for `race_steps` steps (`race`),
+        `_fit_budget` fits, and beside it the same path grown into the unused budget,
+        `_fill_budget`), the evaluator trains each for `race_steps` steps (`race`),
         and the winner is the best `ε_ce · metric − ε_lat · latency / reference` (under a
         budget, the best metric among those that fit). Recorded in `st.race`."""
         s = self.settings
-        entries: list[tuple[Architecture, dict[str, list[int]]]] = []
+        entries: list[tuple[Architecture, dict[str, list[int]], str]] = []
         for d in st.mask.alive_depths():
             mask = apply_drops(st.mask, "depth", [e for e in st.mask.alive_depths() if e != d])
             # per layer the best-scored candidate that has samples (a shrunk estimate of
             # one never sampled is the layer's mean, not evidence)
             pick = {n: [next((i for i in v if evidence[n][0][i][1] > 0), v[0])]
                     for n, v in chosen.items()} | {"depth": [d]}
+            picks = [(pick, "best-scored")]
             if self.budget is not None:
-                pick = self._fit_budget(pick, evidence, mask)
-            arch = self._arch_of({n: v[0] for n, v in pick.items()})
-            if self.budget is None or self.figure(arch).value <= self.budget:
-                entries.append((arch, pick))
+                fitted = self._fit_budget(pick, evidence, mask)
+                picks = [(fitted, "best-scored"),
+                         (self._fill_budget(fitted, evidence, mask), "budget-filled")]
+            for p, kind in picks:
+                arch = self._arch_of({n: v[0] for n, v in p.items()})
+                if ((self.budget is None or self.figure(arch).value <= self.budget)
+                        and all(a != arch for a, _, _ in entries)):
+                    entries.append((arch, p, kind))
         if self.on_step is not None:
-            self.on_step(st.step, {"racing": [a.id for a, _ in entries],
+            self.on_step(st.step, {"racing": [a.id for a, _, _ in entries],
                                    "race_steps": s.race_steps})
-        scores = self.evaluator.race([a for a, _ in entries], s.race_steps)
-        lat = {i: self.figure(a).value for i, (a, _) in enumerate(entries)}
+        scores = self.evaluator.race([a for a, _, _ in entries], s.race_steps)
+        lat = {i: self.figure(a).value for i, (a, _, _) in enumerate(entries)}
         value = ({i: sc.metric for i, sc in enumerate(scores)} if self.budget is not None
                  else trade_off({i: (sc.metric, 1) for i, sc in enumerate(scores)}, lat,
                                 eps_ce=s.eps_ce, eps_lat=s.eps_lat,
@@ -495,10 +501,11 @@ class MiasSearch:
                    "objective": ("metric, among networks within the budget"
                                  if self.budget is not None else
                                  "eps_ce * metric - eps_lat * latency_ms / reference_ms"),
-                   "entries": [{"arch_id": a.id, "depth": a.depth, "latency_ms": lat[i],
-                                "metric": sc.metric, "objective": value[i], "chosen": i == win}
-                               for i, ((a, _), sc) in enumerate(zip(entries, scores,
-                                                                    strict=True))]}
+                   "entries": [{"arch_id": a.id, "depth": a.depth, "path": kind,
+                                "latency_ms": lat[i], "metric": sc.metric,
+                                "objective": value[i], "chosen": i == win}
+                               for i, ((a, _, kind), sc) in enumerate(zip(entries, scores,
+                                                                          strict=True))]}
         return entries[win][1]
 
     def _arch_of(self, pick: dict[str, int]) -> Architecture:
@@ -561,6 +568,28 @@ class MiasSearch:
                 break
             pick[best[1]] = best[2]
         return {n: [i] for n, i in pick.items()}
+
+    def _fill_budget(self, pick: dict[str, list[int]], evidence, mask: CandidateMask
+                     ) -> dict[str, list[int]]:
+        """The same depth grown into the budget's unused latency: while a swap to a costlier
+        candidate still fits, take the best-scored such swap (ties: the costlier). Under a
+        budget the supernet's scores within a layer differ by noise, so the path it scores
+        best can leave most of the budget unspent; raced beside it, the grown path lets
+        standalone training say whether the capacity pays."""
+        grown = {n: v[0] for n, v in pick.items()}
+        while True:
+            current = self.figure(self._arch_of(grown)).value
+            best = None
+            for n in self.space.layer_names(self.space.depths[grown["depth"]]):
+                for i in mask.alive(n):
+                    ms = self.figure(self._arch_of({**grown, n: i})).value
+                    if current < ms <= self.budget:
+                        key = (evidence[n][2][i], ms)
+                        if best is None or key > best[0]:
+                            best = (key, n, i)
+            if best is None:
+                return {n: [i] for n, i in grown.items()}
+            grown[best[1]] = best[2]
 
     def _fastest_pick(self, mask: CandidateMask) -> list[int]:
         arch = self.fastest(mask)
