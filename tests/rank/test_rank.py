@@ -23,7 +23,7 @@ from mias.rank.settings import RankSettings
 from .conftest import TINY
 
 pytestmark = pytest.mark.slow
-SAMPLERS = ("mias", "spos")
+SAMPLERS = ("mias", "fairnas")
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +52,21 @@ def test_pool_rank_writes_tau_json_and_png(pool_run, capsys):
         assert [e["epoch"] for e in entry["epochs"]] == [1, 2]
         for e in entry["epochs"]:
             assert e["tau_ci"][0] <= e["tau"] <= e["tau_ci"][1] and len(e["scores"]) == 4
-    assert "mias-spos" in tau["comparisons"]
+            assert 0 <= e["hard"]["tied"] <= 4 and len(e["hard_scores"]) == 4
+            assert e["diagnostics"]["paths"] == e["path_updates"]
+            assert sum(e["diagnostics"]["depth_counts"].values()) == e["path_updates"]
+    # equal budgets: FairNAS's steps train more paths, so it takes fewer of them
+    supernet = tau["protocol"]["supernet"]
+    updates = {n: e["path_updates"] for n, e in tau["samplers"].items()}
+    assert supernet["path_updates_equal"] and updates == supernet["path_updates"]
+    assert set(updates.values()) == {2 * supernet["path_updates_per_epoch"]}
+    fair, mias = tau["samplers"]["fairnas"], tau["samplers"]["mias"]
+    assert fair["natural_paths_per_step"] > mias["natural_paths_per_step"]
+    assert fair["steps"] <= mias["steps"]
+    assert tau["samplers"]["mias"]["epochs"][-1]["diagnostics"]["probabilities"] is not None
+    assert tau["samplers"]["fairnas"]["epochs"][-1]["diagnostics"]["probabilities"] is None
+    assert tau["protocol"]["validation_cases"] >= 1
+    assert "mias-fairnas" in tau["comparisons"]
     assert set(tau["references"]) == {"depth", "params", "flops", "latency"}
     assert all(-1.0 <= r["tau"] <= 1.0 for r in tau["references"].values())
     assert all("within_depth" in e["final"] for e in tau["samplers"].values())

@@ -88,3 +88,10 @@ def test_within_group_tau_skips_groups_too_small_to_order():
     groups = [1, 1, 1, 2, 2, 2, 3]
     out = within_groups(scores, truth, groups)
     assert out == {"1": {"n": 3, "tau": 1.0}, "2": {"n": 3, "tau": -1.0}}
+
+
+def test_tied_counts_every_score_shared_with_another():
+    from mias.rank.stats import tied
+
+    assert tied([0.0, 0.0, 0.0, 0.5, 0.7, 0.7, 1.0]) == 5
+    assert tied([0.1, 0.2, 0.3]) == 0

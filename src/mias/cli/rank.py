@@ -17,15 +17,17 @@ from pathlib import Path
 
 from mias.cli.options import add_device, load_checked_preset, require_latency_source, seed
 
-SAMPLERS = ("mias", "fairnas", "spos")
+DEFAULT_SAMPLERS = ("mias", "fairnas", "spos")
 
 
 def _samplers(text: str) -> tuple[str, ...]:
+    from mias.rank.settings import SAMPLER_REGISTRY
+
     names = tuple(s.strip() for s in text.split(",") if s.strip())
-    bad = [s for s in names if s not in SAMPLERS]
+    bad = [s for s in names if s not in SAMPLER_REGISTRY]
     if bad or not names or len(set(names)) != len(names):
         raise argparse.ArgumentTypeError(
-            f"expected distinct names among {','.join(SAMPLERS)}, got {text!r}")
+            f"expected distinct names among {','.join(SAMPLER_REGISTRY)}, got {text!r}")
     return names
 
 
@@ -37,8 +39,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder")
     p.add_argument("--archs", type=int, default=20, metavar="N",
                    help="architectures to rank (default: 20, at least 4)")
-    p.add_argument("--samplers", type=_samplers, default=SAMPLERS, metavar="LIST",
-                   help="comma-separated among mias,fairnas,spos (default: all three)")
+    p.add_argument("--samplers", type=_samplers, default=DEFAULT_SAMPLERS, metavar="LIST",
+                   help="comma-separated among mias (the search's settings), mias-eps0 (the "
+                   "same with eps_lat 0: the accuracy signal alone), fairnas, spos "
+                   "(default: mias,fairnas,spos)")
     p.add_argument("--preset", default="demo",
                    help="budgets: `train` for each standalone training, `search` for each "
                    "supernet (default: demo)")
@@ -52,6 +56,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="standalone trainings per architecture (seeds SEED…SEED+S-1); the "
                    "truth is their mean and, with 2 or more, the truth's own seed-to-seed τ "
                    "is reported as the ceiling (default: 1)")
+    p.add_argument("--min-val-cases", type=int, default=1, metavar="N",
+                   help="refuse, before any work, a PREP whose validation split has fewer "
+                   "cases than the scores should rest on (default: 1)")
     p.add_argument("--ray", metavar="ADDRESS", dest="ray_address",
                    help="join this Ray cluster (default: a local Ray for the run)")
     p.add_argument("--backend", default="auto", choices=("auto", "ray", "pool"),
@@ -80,12 +87,13 @@ def run(args: argparse.Namespace) -> int:
     require_latency_source(args.prep, args.target)
     try:
         settings = RankSettings(archs=args.archs, samplers=args.samplers, target=args.target,
-                                seed=args.seed, truth_seeds=args.truth_seeds)
+                                seed=args.seed, truth_seeds=args.truth_seeds,
+                                min_val_cases=args.min_val_cases)
     except ValidationError as exc:
         problem = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         raise InputError(None, f"invalid rank settings ({problem})",
-                         "pass --archs 4 or more, --seed 0 or more and --truth-seeds "
-                         "1 to 8") from None
+                         "pass --archs 4 or more, --seed 0 or more, --truth-seeds "
+                         "1 to 8 and --min-val-cases 1 or more") from None
     with stage_progress() as update:
         outcome = rank(args.prep, args.out, preset=preset, settings=settings,
                        device=args.device, backend=args.backend, workers=args.workers,

@@ -31,10 +31,10 @@ from mias.rank.draw import Drawn, stratified_draw
 from mias.rank.jobs import STANDALONE, SUPERNET, Job, run_job, standalone_name
 from mias.rank.plots import tau_png
 from mias.rank.settings import SAMPLER_DESCRIPTIONS, SAMPLER_REGISTRY, RankSettings
-from mias.rank.stats import agreement, ceiling, paired_difference, within_groups
+from mias.rank.stats import agreement, ceiling, paired_difference, tied, within_groups
 from mias.space.cost import network_flops, network_params
 
-TAU_SCHEMA_VERSION = 1
+TAU_SCHEMA_VERSION = 2
 Progress = Callable[[str, int, int], None]
 
 
@@ -62,6 +62,7 @@ def rank(prep: str | Path, out: str | Path, *, preset: Preset, settings: RankSet
     chosen = resolve_backend("ray" if ray_address else backend, ray_address)
     workers = machine_cores() if workers is None else workers
     data = PreparedData.load(prep)
+    check_protocol(data, preset, settings)
     _, predictor, provenance = load_latency(prep, settings.target)
     drawn, draw_protocol = stratified_draw(data.space, predictor, settings.archs,
                                            seed=settings.seed,
@@ -120,6 +121,21 @@ def machine_cores() -> int:
         (os.cpu_count() or 1)
 
 
+def check_protocol(data, preset: Preset, settings: RankSettings) -> None:
+    """Refuse, before any training, a rank whose scores would rest on fewer validation
+    cases than asked, or whose ε_lat = 0 variant would be left without an objective."""
+    val = len(data.splits["val"])
+    if val < settings.min_val_cases:
+        raise InputError(None, f"the prepared validation split has {val} case(s), fewer than "
+                         f"the {settings.min_val_cases} this rank asks its scores to rest on",
+                         "prepare more cases, or a larger share for validation (mias prepare "
+                         "--val-fraction)")
+    if "mias-eps0" in settings.samplers and preset.search.eps_ce == 0:
+        raise InputError(None, "the sampler mias-eps0 sets eps_lat to 0 and the preset's "
+                         "eps_ce is 0 too: its distribution would have no objective",
+                         "give search.eps_ce > 0 in --config, or drop mias-eps0")
+
+
 def _finite(values: list[float]) -> list[float]:
     """A diverged score (NaN, ±inf) ranks below every finite one."""
     arr = np.asarray(values, dtype=np.float64)
@@ -145,24 +161,20 @@ def build_tau(data, preset: Preset, settings: RankSettings, provenance: dict[str
     finals: dict[str, list[float]] = {}
     for name in settings.samplers:
         rec = records[(SUPERNET, name)]
-        epochs = []
-        for e in rec["epochs"]:
-            scores = _finite([e["scores"][i] for i in ids])
-            a = agreement(scores, truth, rounds=stat["rounds"], confidence=stat["confidence"],
-                          seed=stat["seed"], k=stat["k"])
-            epochs.append({"epoch": e["epoch"], "step": e["step"], **a,
-                           "train_tsl": e["train_tsl"], "paths_per_step": e["paths_per_step"],
-                           "scores": scores})
+        epochs = [_epoch(e, ids, truth, stat) for e in rec["epochs"]]
         finals[name] = epochs[-1]["scores"]
         epochs[-1]["within_depth"] = within_groups(finals[name], truth, depths)
         samplers[name] = {"description": SAMPLER_DESCRIPTIONS[name],
-                          "search_sampler": SAMPLER_REGISTRY[name], "steps": rec["steps"],
+                          "search_sampler": SAMPLER_REGISTRY[name], "eps_lat": rec["eps_lat"],
+                          "steps": rec["steps"], "steps_per_epoch": rec["steps_per_epoch"],
                           "path_updates": rec["path_updates"],
                           "paths_per_step": rec["path_updates"] / max(rec["steps"], 1),
+                          "natural_paths_per_step": rec["budget"]["natural_paths_per_step"],
+                          "learning_since_step": rec["learning_since_step"],
                           "batch_norm_recalibrated": rec["batch_norm_recalibrated"],
                           "final": {k: epochs[-1][k] for k in ("tau", "tau_ci", "rho",
-                                                                "rho_ci", "top_k",
-                                                                "within_depth")},
+                                                                "rho_ci", "top_k", "tied",
+                                                                "hard", "within_depth")},
                           "epochs": epochs}
     retest = None
     if settings.truth_seeds >= 2:
@@ -174,15 +186,10 @@ def build_tau(data, preset: Preset, settings: RankSettings, provenance: dict[str
                               confidence=stat["confidence"], seed=stat["seed"], k=stat["k"]),
                   "ceiling": ceiling((even.tolist(), odd.tolist()), rounds=stat["rounds"],
                                      confidence=stat["confidence"], seed=stat["seed"])}
-    comparisons = {}
-    if "mias" in finals:
-        for other in finals:
-            if other != "mias":
-                comparisons[f"mias-{other}"] = paired_difference(
-                    finals["mias"], finals[other], truth, rounds=stat["rounds"],
-                    confidence=stat["confidence"], seed=stat["seed"])
     s = preset.search
-    per_epoch = records[(SUPERNET, settings.samplers[0])]["steps_per_epoch"]
+    first = records[(SUPERNET, settings.samplers[0])]
+    per_epoch = first["budget"]["path_updates_per_epoch"]
+    updates = {name: samplers[name]["path_updates"] for name in settings.samplers}
     return {
         "schema_version": TAU_SCHEMA_VERSION,
         "prep": str(data.root.resolve()), "data_fingerprint": data.fingerprint,
@@ -196,18 +203,41 @@ def build_tau(data, preset: Preset, settings: RankSettings, provenance: dict[str
                            "truth": "mean task metric over the seeds",
                            "score": "task metric on every validation case, whole, in the "
                                     "prepared space"},
-            "supernet": {"epochs": s.epochs, "steps_per_epoch": per_epoch,
+            "supernet": {"epochs": s.epochs, "path_updates_per_epoch": per_epoch,
+                         "path_updates": updates,
+                         "path_updates_equal": len(set(updates.values())) == 1,
+                         "steps_per_epoch": {name: samplers[name]["steps_per_epoch"]
+                                             for name in settings.samplers},
                          "batch": s.batch, "patch": s.patch, "paths_per_step": s.paths_per_step,
                          "lr": s.lr, "momentum": s.momentum, "weight_decay": s.weight_decay,
                          "eps_ce": s.eps_ce, "eps_lat": s.eps_lat, "arch_lr": s.arch_lr,
                          "warmup_epochs": s.warmup_epochs, "pruning": "off", "tuning": "off",
                          "seed": settings.seed,
-                         "same_for_all_samplers": "initial weights, data batches, optimiser "
-                                                  "and steps; only the paths differ"},
+                         "gradient": "mean over the step's paths (mias search sums them; "
+                                     "averaged here so that a step's size does not grow with "
+                                     "the number of paths it trains)",
+                         "learning": "a learned distribution steps once the search's gate "
+                                     "(gate_window, gate_min_rise) says the supernet has "
+                                     "learned, as in mias search",
+                         "same_for_all_samplers": "initial weights, optimiser settings, the "
+                                                  "stream of training batches (one per step) "
+                                                  "and the number of path updates: each epoch "
+                                                  "trains paths_per_step × the search's steps "
+                                                  "per epoch paths, a sampler whose step "
+                                                  "trains m paths taking ⌈that / m⌉ steps, "
+                                                  "the last on the paths left. Which paths "
+                                                  "are trained, and how many steps they are "
+                                                  "grouped into, differ"},
+            "validation_cases": len(data.splits["val"]),
+            "min_val_cases": settings.min_val_cases,
             "inherited_score": "each architecture materialised with the supernet's weights "
                                "after every epoch, batch-norm statistics re-estimated on "
                                f"{settings.bn_cases} training cases where the space uses "
-                               "batch norm, scored like the standalone trainings",
+                               "batch norm, and scored on every validation case, whole, by "
+                               f"{first['score_metric']} (the search's step metric; "
+                               "continuous, so scores seldom tie), which ranks; beside it by "
+                               f"{first['hard_metric']}, as the standalone trainings are "
+                               "scored, with the tied scores counted",
             "statistics": {"tau": "Kendall tau-b (scipy.stats.kendalltau)",
                            "rho": "Spearman rho (scipy.stats.spearmanr)",
                            "ci": "percentile bootstrap over architectures resampled with "
@@ -228,9 +258,43 @@ def build_tau(data, preset: Preset, settings: RankSettings, provenance: dict[str
                        "min": float(np.min(truth)), "max": float(np.max(truth)),
                        "best": ids[int(np.argmax(truth))], "retest": retest},
         "samplers": samplers,
-        "comparisons": comparisons,
+        "comparisons": compare_samplers(finals, truth, stat),
         "references": reference_rankings(data.space, drawn, truth, stat),
     }
+
+
+def _epoch(e: dict[str, Any], ids: list[str], truth: list[float],
+           stat: dict[str, Any]) -> dict[str, Any]:
+    """One epoch's τ of the ranking score, the hard metric's beside it, ties counted."""
+    scores = _finite([e["scores"][i] for i in ids])
+    hard = _finite([e["hard_scores"][i] for i in ids])
+    h = agreement(hard, truth, rounds=stat["rounds"], confidence=stat["confidence"],
+                  seed=stat["seed"], k=stat["k"])
+    return {"epoch": e["epoch"], "step": e["step"],
+            **agreement(scores, truth, rounds=stat["rounds"], confidence=stat["confidence"],
+                        seed=stat["seed"], k=stat["k"]),
+            "tied": tied(scores),
+            "hard": {"tau": h["tau"], "tau_ci": h["tau_ci"], "rho": h["rho"],
+                     "tied": tied(hard)},
+            "train_tsl": e["train_tsl"], "path_updates": e["path_updates"],
+            "paths_per_step": e["paths_per_step"], "mean_path_ms": e["mean_path_ms"],
+            "diagnostics": e["diagnostics"], "scores": scores, "hard_scores": hard}
+
+
+def compare_samplers(finals: dict[str, list[float]], truth: list[float],
+                     stat: dict[str, Any]) -> dict[str, Any]:
+    """Paired Δτ of each MIAS variant against every other sampler (each pair once)."""
+    out: dict[str, Any] = {}
+    for first in (name for name in ("mias", "mias-eps0") if name in finals):
+        for other in finals:
+            if other != first and f"{other}-{first}" not in out:
+                out[f"{first}-{other}"] = {"first": first, "second": other,
+                                           **paired_difference(
+                                               finals[first], finals[other], truth,
+                                               rounds=stat["rounds"],
+                                               confidence=stat["confidence"],
+                                               seed=stat["seed"])}
+    return out
 
 
 def reference_rankings(space: Any, drawn: list[Drawn], truth: list[float],
@@ -260,7 +324,9 @@ def summary_lines(tau: dict[str, Any], run: dict[str, Any]) -> list[str]:
              f"({len(p['standalone']['seeds'])} seed(s)); "
              f"{st['metric']} {st['min']:.3f}–{st['max']:.3f} (mean {st['mean']:.3f}).",
              f"Supernets: {p['supernet']['epochs']} epochs × "
-             f"{p['supernet']['steps_per_epoch']} steps each, no pruning."]
+             f"{p['supernet']['path_updates_per_epoch']} path updates each for every sampler "
+             f"(gradients averaged over a step's paths), no pruning; scored on "
+             f"{p['validation_cases']} validation case(s), whole."]
     if st.get("retest"):
         rt = st["retest"]
         lines.append(f"  half the truth's seeds against the other half: τ {rt['tau']:+.2f} "
@@ -274,19 +340,29 @@ def summary_lines(tau: dict[str, Any], run: dict[str, Any]) -> list[str]:
         lines.append("  trivial rankings (larger first): " + ", ".join(
             f"{name} τ {r['tau']:+.2f}" for name, r in refs.items()) + ".")
     for name, entry in tau["samplers"].items():
-        f = entry["final"]
-        tk = f["top_k"]
-        lines.append(f"  {name:8s} final τ {f['tau']:+.2f} [{f['tau_ci'][0]:+.2f}, "
-                     f"{f['tau_ci'][1]:+.2f}], ρ {f['rho']:+.2f}; top-{tk['k']} overlap "
-                     f"{tk['overlap']:.0%}, true best in its top {tk['k']}: "
-                     f"{'yes' if tk['contains_best'] else 'no'} "
-                     f"({entry['paths_per_step']:.0f} paths/step)")
+        lines += _sampler_lines(name, entry, p["n"])
     for pair, c in tau["comparisons"].items():
         lo, hi = c["ci"]
-        verdict = ("MIAS ranks better" if lo > 0 else "MIAS ranks worse" if hi < 0
-                   else "no difference the CI can tell")
+        verdict = (f"{c['first']} ranks better" if lo > 0 else f"{c['first']} ranks worse"
+                   if hi < 0 else "no difference the CI can tell")
         lines.append(f"  {pair}: Δτ {c['delta_tau']:+.2f} [{lo:+.2f}, {hi:+.2f}] "
                      f"({conf}% paired bootstrap): {verdict}.")
     lines.append(f"Backend {run['backend']} ({run['workers']} workers); standalone trainings "
                  f"reused {run['standalone_reused']}, trained {run['standalone_trained']}.")
     return lines
+
+
+def _sampler_lines(name: str, entry: dict[str, Any], n: int) -> list[str]:
+    """One sampler's final τ, its hard-metric τ with ties, its budget and its distribution."""
+    f, h = entry["final"], entry["final"]["hard"]
+    tk = f["top_k"]
+    probs = entry["epochs"][-1]["diagnostics"]["probabilities"]
+    learned = ("" if probs is None else
+               f"; distribution {probs['tv_from_uniform']:.2f} from uniform (total variation)")
+    return [f"  {name:9s} final τ {f['tau']:+.2f} [{f['tau_ci'][0]:+.2f}, "
+            f"{f['tau_ci'][1]:+.2f}], ρ {f['rho']:+.2f}; top-{tk['k']} overlap "
+            f"{tk['overlap']:.0%}, true best in its top {tk['k']}: "
+            f"{'yes' if tk['contains_best'] else 'no'}",
+            f"            hard τ {h['tau']:+.2f} ({h['tied']} of {n} scores tied, "
+            f"{f['tied']} by the ranking score); {entry['path_updates']} path updates in "
+            f"{entry['steps']} steps{learned}"]

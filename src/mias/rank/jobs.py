@@ -32,6 +32,9 @@ from mias.rank.settings import RankSettings
 
 STANDALONE = "standalone"
 SUPERNET = "supernet"
+#: raised when a supernet's training or scoring changes, so no earlier record is reused
+#: (2: equal path updates, mean gradients, soft and hard scores, diagnostics)
+SUPERNET_PROTOCOL = 2
 
 
 def standalone_name(arch_id: str, replicate: int) -> str:
@@ -76,7 +79,8 @@ def job_key(job: Job, data_fingerprint: str) -> str:
         return _key({**common, "seed": job.seed(rank),
                      "train": preset.train.model_dump(mode="json"), "arch": job.archs[0]})
     return _key({**common, "search": preset.search.model_dump(mode="json"),
-                 "archs": list(job.archs), "target": rank.target, "bn_cases": rank.bn_cases})
+                 "archs": list(job.archs), "target": rank.target, "bn_cases": rank.bn_cases,
+                 "protocol": SUPERNET_PROTOCOL})
 
 
 @functools.lru_cache(maxsize=2)
@@ -126,11 +130,12 @@ def run_job(job: Job) -> dict[str, Any]:
     return {**record, "cached": False}
 
 
-def _scorer(job: Job, data):
+def _scorer(job: Job, data, soft: bool = False):
+    """The task metric as `mias train` scores it, or (`soft`) as the search does."""
     from mias.train.scoring import Scorer
 
     metric = job.preset["metric"]
-    return Scorer.for_task(data.task, metric["name"], metric["beta"])
+    return Scorer.for_task(data.task, metric["name"], metric["beta"], soft=soft)
 
 
 def _standalone(job: Job, data, key: str) -> dict[str, Any]:
@@ -162,29 +167,39 @@ def _supernet(job: Job, data, key: str) -> dict[str, Any]:
     archs = [Architecture.from_dict(a) for a in job.archs]
     folder = job.record.parent
     _, predictor, _ = load_latency(Path(job.prep), rank.target)
-    scorer = _scorer(job, data)
+    scorers = {"score": _scorer(job, data, soft=preset.search.soft_metric),
+               "hard": _scorer(job, data)}
     device = torch_device(job.device)
-    engine = RankingSupernet(data, preset.search, predictor, scorer, job.name, seed=rank.seed,
-                             device=device, checkpoint=folder / "checkpoint.pt")
+    engine = RankingSupernet(data, preset.search, predictor, scorers["score"], job.name,
+                             seed=rank.seed, device=device, checkpoint=folder / "checkpoint.pt")
     calibration = calibration_images(data, rank.bn_cases)
     epochs_path = folder / "epochs.json"
     epochs: list[dict[str, Any]] = read_json(epochs_path) if epochs_path.is_file() else []
+    ids = [a.id for a in archs]
 
-    def on_epoch(epoch: int, rows: list[dict[str, Any]]) -> None:
+    def on_epoch(epoch: int, rows: list[dict[str, Any]], diagnostics: dict[str, Any]) -> None:
         del epochs[epoch - 1:]
-        scores = inherited_scores(engine.supernet, archs, data, scorer, device, calibration)
+        scores = inherited_scores(engine.supernet, archs, data, scorers, device, calibration)
         epochs.append({"epoch": epoch, "step": rows[-1]["step"],
-                       "scores": dict(zip([a.id for a in archs], scores, strict=True)),
+                       "scores": dict(zip(ids, scores["score"], strict=True)),
+                       "hard_scores": dict(zip(ids, scores["hard"], strict=True)),
                        "train_tsl": float(np.mean([r["tsl"] for r in rows])),
+                       "path_updates": int(sum(r["paths"] for r in rows)),
                        "paths_per_step": float(np.mean([r["paths"] for r in rows])),
-                       "mean_path_ms": float(np.mean([r["mean_path_ms"] for r in rows]))})
+                       "mean_path_ms": float(np.mean([r["mean_path_ms"] for r in rows])),
+                       "diagnostics": diagnostics})
         write_json(epochs_path, epochs)
 
     st = engine.train(on_epoch)
-    record = {"schema_version": 1, "key": key, "sampler": job.name,
+    budget = engine.path_budget
+    record = {"schema_version": 2, "key": key, "sampler": job.name,
               "registry_sampler": engine.sampler_name, "steps": st.step,
               "steps_per_epoch": engine.steps_per_epoch,
               "path_updates": int(sum(h["paths"] for h in st.history)),
+              "budget": {"path_updates_per_epoch": budget.per_epoch,
+                         "natural_paths_per_step": budget.natural},
+              "eps_lat": engine.settings.eps_lat, "learning_since_step": st.learned_at,
+              "score_metric": scorers["score"].label, "hard_metric": scorers["hard"].label,
               "batch_norm_recalibrated": calibration is not None,
               "epochs": epochs[:math.ceil(st.step / engine.steps_per_epoch)]}
     (folder / "checkpoint.pt").unlink(missing_ok=True)

@@ -7,9 +7,10 @@ from typing import Any
 
 from mias.atomic import atomic_file
 
-COLOURS = {"mias": "tab:red", "fairnas": "tab:blue", "spos": "tab:grey"}
-LABELS = {"mias": "MIAS (learned)", "fairnas": "FairNAS (strict fairness)",
-          "spos": "SPOS (uniform)"}
+COLOURS = {"mias": "tab:red", "mias-eps0": "tab:purple", "fairnas": "tab:blue",
+           "spos": "tab:grey"}
+LABELS = {"mias": "MIAS (learned)", "mias-eps0": "MIAS, ε_lat = 0",
+          "fairnas": "FairNAS (strict fairness)", "spos": "SPOS (uniform)"}
 
 
 def tau_png(path: Path, tau: dict[str, Any]) -> None:

@@ -132,3 +132,11 @@ def within_groups(scores: Sequence[float], truth: Sequence[float],
         if mask.sum() >= 3:
             out[str(key)] = {"n": int(mask.sum()), "tau": _corr("tau", s[mask], t[mask])}
     return out
+
+
+def tied(scores: Sequence[float]) -> int:
+    """Architectures whose score equals another's: pairs a ranking cannot order, which
+    τ-b counts as neither agreeing nor disagreeing (hard Dice of 0 ties whole groups)."""
+    _, inverse, counts = np.unique(np.asarray(scores, dtype=np.float64), return_inverse=True,
+                                   return_counts=True)
+    return int((counts[inverse] > 1).sum())

@@ -19,7 +19,7 @@ import copy
 import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 
@@ -46,8 +46,10 @@ class SupernetEvaluator(Evaluator):
 
     def __init__(self, data: PreparedData, settings: SearchSettings, scorer: Scorer, *,
                  device: torch.device, seed: int, hpo_storage: Path | None = None,
-                 recipe: Preset | None = None) -> None:
+                 recipe: Preset | None = None,
+                 path_reduction: Literal["sum", "mean"] = "sum") -> None:
         self.data = data
+        self.path_reduction = path_reduction
         self.recipe = recipe
         self.settings = settings
         self.scorer = scorer
@@ -88,7 +90,9 @@ class SupernetEvaluator(Evaluator):
         """One update of the shared weights from the accumulated gradients of `archs`, each
         path's task loss at unit weight: ε_ce weighs the architecture objective, not the
         weights' step (scaled by it, every candidate learned 0.6× as fast, and a 100-step
-        demo supernet never rose above chance)."""
+        demo supernet never rose above chance). With `path_reduction="mean"` the gradients
+        are averaged over the paths instead, so a step's size does not grow with how many
+        paths it trains (`mias rank` compares samplers whose steps differ in that)."""
         x, y = self.train_sampler.batch(self.settings.batch)
         x, y = x.to(self.device), y.to(self.device)
         self.supernet.train()
@@ -96,7 +100,7 @@ class SupernetEvaluator(Evaluator):
         losses = []
         for arch in archs:
             loss = self.loss_fn(self.supernet(x, arch), y)
-            loss.backward()
+            (loss / len(archs) if self.path_reduction == "mean" else loss).backward()
             losses.append(float(loss.detach()))
         torch.nn.utils.clip_grad_norm_(self.supernet.parameters(), 12.0)
         optimizer.step()
