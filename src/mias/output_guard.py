@@ -234,6 +234,29 @@ def check_output_file(path: str | Path, *, overwrite: bool = False,
                          f"choose another {option} in a folder you can write to") from exc
 
 
+def check_work_folder(work: str | Path, *, inputs: Iterable[str | Path | None] = (),
+                      option: str = "--work") -> None:
+    """Raise `InputError` unless `work` can hold a command's resumable work files: it is
+    added to across runs and never replaced, so it needs no marker, but it may neither be,
+    hold nor lie inside an input, nor be a file, nor sit where nothing can be written."""
+    work = Path(work)
+    cmd = _COMMAND.get()
+    check_not_root(work)
+    _check_apart(work, [*inputs, *(cmd.inputs if cmd is not None else ())], option=option)
+    if work.exists() and not work.is_dir():
+        raise InputError(work, f"{option} is a file, not a folder",
+                         f"choose another {option}: a folder (it is created when missing)")
+    anchor = work if work.is_dir() else _existing_ancestor(work)
+    if not anchor.is_dir():
+        raise InputError(work, f"{anchor} is a file, so no folder can be created under it",
+                         f"choose another {option}")
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".mias-write-test-", dir=anchor))
+    except OSError as exc:
+        raise InputError(work, f"cannot write in {anchor} ({exc.strerror or exc})",
+                         f"choose a {option} in a folder you can write to") from exc
+
+
 def _check_owned(final: Path, stage: str, replace: bool) -> None:
     """`final` is this stage's earlier output and, if it will be replaced, holds only the
     files that stage wrote."""
@@ -278,26 +301,36 @@ def check_not_root(final: str | Path) -> None:
                                 "output", f"{elsewhere(final)}, inside a folder of yours")
 
 
-def _check_apart(final: Path, inputs: Iterable[str | Path | None]) -> None:
+def _check_apart(final: Path, inputs: Iterable[str | Path | None],
+                 option: str | None = None) -> None:
+    """`final` is none of `inputs`, holds none and lies inside none. `option` names the
+    option that chose a folder added to, never replaced (a work folder), for the message
+    (default: an output of the declared command)."""
     out = _resolved(final)
     given_inputs = [Path(g) for g in inputs if g is not None]
     sources = [_resolved(g) for g in given_inputs]
     for given, src in zip(given_inputs, sources, strict=True):
         if out == src:
-            problem = "is the input itself: replacing it would delete the input"
+            problem = "is the input itself"
+            why = "replacing it would delete the input"
         elif out in src.parents:
-            problem = f"contains the input {given}: replacing it would delete the input"
+            problem = f"contains the input {given}"
+            why = "replacing it would delete the input"
         elif src in out.parents:
-            problem = f"lies inside the input {given}: the output would be mixed into it"
+            problem = f"lies inside the input {given}"
+            why = "the output would be mixed into it"
         else:
             continue
+        if option is not None:
+            why = "its work files would be mixed into the input"
         base = src if src in out.parents else out
         beside = base.parent / f"{base.name}-{_stage_of(None)}"
         clear = all(not (beside == s or beside in s.parents or s in beside.parents)
                     for s in sources)
         example = f", e.g. {beside}" if clear and not beside.exists() else ""
-        raise InputError(final, f"the output folder {problem}",
-                         f"choose {_option()} outside every input{example}")
+        chosen, what = (_option(), "output") if option is None else (f"a {option}", option)
+        raise InputError(final, f"the {what} folder {problem}: {why}",
+                         f"choose {chosen} outside every input{example}")
 
 
 def _existing_ancestor(final: Path) -> Path:

@@ -56,3 +56,13 @@ def exported(prep, tmp_path_factory) -> Path:
     write_model(prep, run)
     assert cli.main(["export", str(run)]) == 0
     return run / "export" / "model.onnx"
+
+
+@pytest.fixture(scope="session")
+def brain_prep(tmp_path_factory) -> Path:
+    """Another task's PREP: four MRI channels, tumour classes, another input shape."""
+    data = synthesize("braintumour", tmp_path_factory.mktemp("brain") / "D", cases=6, seed=3)
+    out = tmp_path_factory.mktemp("brainprep") / "P"
+    assert cli.main(["prepare", str(data), "--out", str(out), "--input-shape", "16x16x16",
+                     "--workers", "1"]) == 0
+    return out

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
+from typing import Any
 
 import onnx
+from tests.pipeline.hostile import mias, snapshot
 
-from mias.atomic import read_json
+from mias.atomic import read_json, write_json
 from mias.cli import main as cli
 from mias.export.exporter import export_run
 from mias.export.spec import read_spec
+from mias.provenance import prep_fingerprint
+from mias.train.model_file import ModelFile
 
 from .conftest import write_model
 
@@ -63,3 +69,37 @@ def test_export_without_a_trained_model_is_bad_input(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "model.pt" in err and "mias train" in err
     assert not (tmp_path / "export").exists()
+
+
+def _with_meta(run: Path, model: ModelFile, **meta: Any) -> None:
+    ModelFile(model.space, model.arch, model.state_dict, model.preprocessing,
+              model.meta | meta).save(run / "final" / "model.pt")
+
+
+def test_export_refuses_the_prep_of_another_task(prep, brain_prep, tmp_path):
+    """`--prep` naming another task's PREP is exit 2 before a case is loaded, whether the
+    model records the fingerprint of its PREP or (an older mias) not."""
+    run = tmp_path / "RUN"
+    model = write_model(prep, run)
+    brain_before = snapshot(brain_prep)
+    for meta in ({}, {"prep_fingerprint": prep_fingerprint(prep)}):
+        _with_meta(run, model, **meta)
+        before = snapshot(run)
+        rc, text = mias("export", run, "--prep", brain_prep)
+        assert rc == 2 and "holds another task" in text and str(brain_prep) in text
+        assert "segmentation, 4 channel(s), input 16x16x16" in text and "--prep" in text
+        assert snapshot(run) == before and not (run / "export").exists()
+    assert snapshot(brain_prep) == brain_before
+
+
+def test_export_refuses_a_prep_of_the_task_prepared_again(prep, tmp_path):
+    run, again = tmp_path / "RUN", tmp_path / "AGAIN"
+    _with_meta(run, write_model(prep, run), prep_fingerprint=prep_fingerprint(prep))
+    shutil.copytree(prep, again)
+    splits = read_json(again / "splits.json")
+    splits["val"].append(splits["train"].pop())
+    write_json(again / "splits.json", splits)
+    before = snapshot(tmp_path)
+    rc, text = mias("export", run, "--prep", again)
+    assert rc == 2 and "other prepared data" in text and str(run / "final" / "model.pt") in text
+    assert snapshot(tmp_path) == before

@@ -8,6 +8,7 @@ import hashlib
 import io
 from pathlib import Path
 
+from tests.pipeline.corpus import tree_digest
 from tests.report.tiny import require_weasyprint, run_args
 
 from mias.cli import main as cli
@@ -47,3 +48,15 @@ def build_finished(root: Path) -> tuple[Path, Path]:
     rc, out = mias(*run_args(data, root / "run", root / "tiny.yaml"))
     assert rc == 0, out[-3000:]
     return root / "run", data
+
+
+def refused(root: Path, *argv: str | Path, says: str) -> str:
+    """Run `mias`; assert it exits 2 naming `says` with a fix (or argparse's usage), and that
+    everything under `root` is as it was: no input changed, nothing written, not even an
+    empty folder. Returns what it printed."""
+    before = tree_digest(root)
+    rc, text = mias(*argv)
+    assert rc == 2 and says in text, text[-2000:]
+    assert "Fix:" in text or "usage:" in text, text[-2000:]
+    assert tree_digest(root) == before
+    return text

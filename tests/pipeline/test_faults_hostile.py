@@ -10,18 +10,13 @@ from pathlib import Path
 
 import pytest
 import yaml
-from tests.pipeline.hostile import build_finished, mias, snapshot
+from tests.pipeline.hostile import mias, snapshot
 from tests.report.tiny import CONFIG
 
 from mias.atomic import read_json
 from mias.hardware.devices import resolve_device
 from mias.hardware.energy import energy_or_reason
 from mias.hardware.figures import Figure
-
-
-@pytest.fixture(scope="module")
-def finished(tmp_path_factory) -> tuple[Path, Path]:
-    return build_finished(tmp_path_factory.mktemp("finished"))
 
 
 @pytest.fixture
@@ -41,7 +36,7 @@ def _config(tmp_path: Path, **changes: dict) -> Path:
 
 
 def test_ctrl_c_in_search_keeps_the_checkpoint_and_the_same_command_resumes(
-        run, tmp_path, monkeypatch):
+        run, finished, tmp_path, monkeypatch):
     prep, out, config = run / "prep", tmp_path / "NEW", _config(tmp_path)
     before = snapshot(prep)
     argv = ("search", prep, "--out", out, "--config", config, "--device", "cpu")
@@ -52,9 +47,15 @@ def test_ctrl_c_in_search_keeps_the_checkpoint_and_the_same_command_resumes(
     assert (out / ".search.partial" / "checkpoint.pt").is_file()
     rc, text = mias(*argv)
     assert rc == 0 and "resuming" in text
-    assert (out / "search" / "result.json").is_file()
     assert not (out / ".search.partial").exists()
     assert snapshot(prep) == before
+    # byte for byte the finished run's uninterrupted search (same PREP content, preset,
+    # seed, target and device), once the one path that must differ, the PREP it read (a
+    # copy of the run's), is written as the finished run's
+    resumed = (out / "search" / "result.json").read_bytes()
+    clean = (finished[0] / "search" / "result.json").read_bytes()
+    assert resumed.replace(str(prep.resolve()).encode(),
+                           str((finished[0] / "prep").resolve()).encode()) == clean
 
 
 def _raise_at_step(stop: int):

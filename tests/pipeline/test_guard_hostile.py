@@ -8,15 +8,10 @@ import shutil
 from pathlib import Path
 
 import pytest
-from tests.pipeline.hostile import build_finished, mias, snapshot
+from tests.pipeline.hostile import mias, snapshot
 
 from mias.data.synth import synthesize
 from mias.output_guard import MARKER, output_stage
-
-
-@pytest.fixture(scope="module")
-def finished(tmp_path_factory) -> tuple[Path, Path]:
-    return build_finished(tmp_path_factory.mktemp("finished"))
 
 
 @pytest.fixture(scope="module")
@@ -94,37 +89,6 @@ def test_markers_list_the_files_each_stage_wrote(finished):
         assert output_stage(run / folder) == stage
         assert (run / folder / MARKER).is_file()
     assert output_stage(run) == "run"
-
-
-def test_bench_outputs_are_not_overwritten_without_overwrite(tmp_path):
-    table, result = tmp_path / "table.parquet", tmp_path / "result.json"
-    table.write_bytes(b"a table built yesterday")
-    result.write_text("{}", encoding="utf-8")
-    before = snapshot(tmp_path)
-    for argv, says in (
-            (("bench", "build", "--out", table, "--work", tmp_path / "work"), "file exists"),
-            (("bench", "build", "--out", tmp_path, "--work", tmp_path / "work"),
-             "mednasbench.parquet"),
-            (("bench", "build", "--out", tmp_path / "t.parquet", "--work", tmp_path / "w",
-              "--archs", "0"), "--archs: 0 is out of range"),
-            (("bench", "search", "--task", "Hippocampus", "--steps", "3", "--json", result),
-             "file exists"),
-            (("bench", "search", "--task", "Hippocampus", "--steps", "3", "--json", tmp_path),
-             "is a folder"),
-            (("bench", "search", "--task", "Hippocampus", "--steps", "-5"), "--steps"),
-            (("bench", "search", "--task", "Hippocampus", "--steps", "0"), "--steps"),
-            (("bench", "search", "--task", "Hippocampus", "--seed", str(2**32)), "--seed"),
-            (("bench", "search", "--task", "Hippocampus", "--seed", "-1"), "--seed"),
-            (("bench", "search", "--task", "Hippocampus", "--budget-ms", "0"), "--budget-ms"),
-            (("bench", "search", "--task", "Hippocampus", "--device", "toaster"), "toaster"),
-            (("bench", "query", "--task", "Hippocampus", "--budget-ms", "nan"), "--budget-ms"),
-            (("bench", "query", "--task", "Hippocampus", "--device", "toaster"), "rpi3")):
-        rc, text = mias(*argv)
-        assert rc == 2 and says in text, (argv, text[-500:])
-    assert snapshot(tmp_path) == before
-    rc, _ = mias("bench", "search", "--task", "Hippocampus", "--steps", "3", "--json", result,
-                 "--overwrite")
-    assert rc == 0 and result.read_text(encoding="utf-8") != "{}"
 
 
 @pytest.mark.parametrize("command, folder", [("train", "final"), ("evaluate", "eval"),

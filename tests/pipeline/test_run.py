@@ -202,3 +202,75 @@ def test_a_killed_demo_resumes_on_its_settings_and_starts_over_on_others(tmp_pat
         assert cli.main(["demo", "--out", str(out), "--cases", str(cases)]) == 130
     assert forced == [True, False, True]
     assert len(list((out / "data" / "imagesTr").glob("*.nii.gz"))) == 5
+
+
+def test_a_host_run_completes_with_its_report(tmp_path, monkeypatch) -> None:
+    """`mias run DATA --target host` profiles this machine into PREP, then runs every stage
+    to the report, whose energy is "not estimated" (the host has no power figure). The
+    profile is timed briefly here; its protocol is tested in tests/hardware."""
+    from mias.hardware import profiler
+    from mias.hardware.timing import TimingPolicy
+
+    require_weasyprint()
+    full = profiler.profile_space
+    brief = TimingPolicy(rounds=1, pairs=1, warmup_runs=1, burst_ms=1.0, max_burst=3)
+    monkeypatch.setattr(profiler, "profile_space", lambda space, device, **kw: full(
+        space, device, **kw | {"calibration": 0, "chains": 0, "policy": brief}))
+    data = synthesize("hippocampus", tmp_path / "data", cases=8, seed=4)
+    run = tmp_path / "run"
+    log = _logged(run_args(data, run, tmp_path / "tiny.yaml", "--target", "host"))
+    assert (run / "prep" / "lut-host.json").is_file()
+    assert read_json(run / "search" / "result.json")["target"] == "host"
+    assert (run / "report" / "validation_plan.pdf").is_file()
+    html = (run / "report" / "validation_plan.html").read_text(encoding="utf-8")
+    assert "energy per inference on host" in html and "not estimated" in html
+    assert "latency on host" in log
+    assert read_json(run / "pipeline.json")["stages"]["profile"]["reused"] is False
+
+
+def test_a_run_made_by_another_mias_version_is_not_resumed(nifti_run, tmp_path,
+                                                          capsys) -> None:
+    import shutil
+
+    from mias import __version__
+    from mias.atomic import write_json
+
+    run, argv = nifti_run
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy, symlinks=True)
+    record = read_json(copy / "pipeline.json")
+    assert record["mias_version"] == __version__
+    write_json(copy / "pipeline.json", record | {"mias_version": "0.0.1"})
+    before = (copy / "pipeline.json").read_bytes()
+    at = argv.index("--out") + 1
+    assert cli.main([*argv[:at], str(copy), *argv[at + 1:]]) == 2
+    err = capsys.readouterr().err
+    assert "mias 0.0.1" in err and f"mias {__version__}" in err and "--overwrite" in err
+    assert (copy / "pipeline.json").read_bytes() == before
+
+
+def test_the_version_check_of_claim(tmp_path) -> None:
+    """The same settings and version resume; another version (or other settings) is
+    refused, or started over where the caller owns the folder (the demo)."""
+    from mias import __version__
+    from mias.atomic import write_json
+    from mias.cli.run import claim
+    from mias.errors import InputError
+    from mias.output_guard import write_marker
+
+    run = tmp_path / "run"
+    run.mkdir()
+    write_marker(run, "run")
+    earlier = {"schema_version": 1, "mias_version": __version__, "settings": {"seed": 0},
+               "stages": {"prepare": {"reused": False}}}
+    write_json(run / "pipeline.json", earlier)
+    assert claim(run, (), {"seed": 0}, overwrite=False, stage="run") == (earlier, False)
+    write_json(run / "pipeline.json", earlier | {"mias_version": "0.0.1"})
+    with pytest.raises(InputError, match=r"mias 0\.0\.1"):
+        claim(run, (), {"seed": 0}, overwrite=False, stage="run")
+    restarted = claim(run, (), {"seed": 0}, overwrite=False, stage="run", restart=True)
+    assert restarted == ({}, True)
+    write_json(run / "pipeline.json", earlier)
+    restarted = claim(run, (), {"seed": 5}, overwrite=False, stage="run", restart=True)
+    assert restarted == ({}, True)
+    assert claim(run, (), {"seed": 0}, overwrite=True, stage="run") == ({}, True)

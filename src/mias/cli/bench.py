@@ -12,6 +12,8 @@ from mias.cli.options import SEED_MAX, count, positive
 
 _COUNT = count(1)
 _SEED = count(0, SEED_MAX)
+# The fewest cases per synthetic stand-in the builder takes (BuildConfig.cases).
+_CASES = count(4)
 
 
 def _common_table(p: argparse.ArgumentParser) -> None:
@@ -46,7 +48,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "(TaskNN_Name or DatasetNNN_Name); without it, synthetic stand-ins")
     b.add_argument("--tasks", nargs="+", help="task names (default: all 11)")
     b.add_argument("--archs", type=_COUNT, default=30, help="architectures per task")
-    b.add_argument("--cases", type=_COUNT, default=24, help="cases per synthetic stand-in")
+    b.add_argument("--cases", type=_CASES, default=24, help="cases per synthetic stand-in")
     b.add_argument("--devices", nargs="+", default=["rpi3", "rpi4"], help="devices to record")
     b.add_argument("--lut", action="append", default=[], metavar="DEVICE=PATH",
                    help="measured latency table of a device (repeatable)")
@@ -95,20 +97,45 @@ def _parse_luts(items: list[str]) -> dict[str, str]:
     return out
 
 
+def _check_work(work: Path, out: Path, luts: dict[str, str]) -> None:
+    """Refuse before any work a --work that is --out (the table would be written over the
+    cached cells, or fail after hours) or an input, or that cannot be written."""
+    import os
+
+    from mias.errors import InputError
+    from mias.output_guard import check_work_folder
+
+    if os.path.realpath(work) == os.path.realpath(out):
+        raise InputError(work, "--work and --out are the same path: the work folder holds "
+                         "the cached cells, the table is one file",
+                         f"give --work a folder of its own, e.g. {out.parent / 'bench-work'}")
+    check_work_folder(work, inputs=[Path(p) for p in luts.values()])
+
+
 def run_build(args: argparse.Namespace) -> int:
     from mias.bench.builder import BuildConfig, build, default_schedule
     from mias.bench.tasks import task_names
     from mias.cli.progress import console, stage_progress
+    from mias.errors import InputError
     from mias.output_guard import check_output_file
+    from mias.validation import validate_settings
 
-    check_output_file(args.out, overwrite=args.overwrite, option="--out",
-                      example="mednasbench.parquet")
     train = default_schedule()
     if args.steps is not None:
         train = train.model_copy(update={"steps_per_epoch": args.steps})
-    config = BuildConfig(tasks=args.tasks or task_names(), archs=args.archs, seed=args.seed,
-                         cases=args.cases, devices=args.devices, luts=_parse_luts(args.lut),
-                         train=train)
+    luts = _parse_luts(args.lut)
+    config = validate_settings(BuildConfig, {
+        "tasks": args.tasks or task_names(), "archs": args.archs, "seed": args.seed,
+        "cases": args.cases, "devices": args.devices, "luts": luts, "train": train},
+        {"tasks": "--tasks", "archs": "--archs", "seed": "--seed", "cases": "--cases",
+         "devices": "--devices", "luts": "--lut", "train": "--steps"})
+    if args.msd_root is not None and not args.msd_root.is_dir():
+        raise InputError(args.msd_root, "--msd-root is not a folder",
+                         "give the folder holding the Decathlon tasks (TaskNN_Name), or leave "
+                         "out --msd-root to use the synthetic stand-ins")
+    check_output_file(args.out, overwrite=args.overwrite, option="--out",
+                      example="mednasbench.parquet")
+    _check_work(args.work, args.out, luts)
     with stage_progress() as update:
         report = build(config, args.work, args.out, msd_root=args.msd_root,
                        backend=args.backend, workers=args.workers,

@@ -5,8 +5,9 @@ report, into RUN/prep, PREP's latency table, RUN/search, RUN/final, RUN/eval, RU
 RUN/report. Takes every option of `mias prepare` and `mias search`. Resumable stage by
 stage: re-running the same command reuses every finished stage and lets an interrupted one
 resume its own way (the search from its checkpoint, training from its last epoch).
-RUN/pipeline.json records the settings, library versions, the commands and each stage's
-wall time.
+RUN/pipeline.json records the settings, the mias and library versions, the commands and
+each stage's wall time; an earlier run of other settings or another mias version is not
+resumed.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mias import __version__
 from mias.cli import prepare as prepare_cli
 from mias.cli import search as search_cli
 from mias.cli.help import DefaultsFormatter
@@ -217,9 +219,41 @@ def _checked(rc: int) -> None:
                          "report this as a bug in mias (the model file is kept in RUN/final)")
 
 
+def made_by(record: dict[str, Any]) -> str | None:
+    """The mias version that wrote a pipeline record (older records list it among the
+    library versions only)."""
+    version = record.get("mias_version") or (record.get("versions") or {}).get("mias")
+    return version if isinstance(version, str) else None
+
+
+def _mismatch(earlier: Any, settings: dict[str, Any]) -> tuple[str, str] | None:
+    """Why an earlier run's pipeline record cannot be resumed with `settings` (the problem
+    and its fix), or None: another mias version, other settings, or a file that is no
+    record."""
+    if not isinstance(earlier, dict):
+        return ("its pipeline.json is not a pipeline record (not a JSON object)",
+                "pass --overwrite to redo every stage")
+    if made_by(earlier) != __version__:
+        return (f"an earlier run here was made by mias "
+                f"{made_by(earlier) or 'of an unknown version'}, this is mias {__version__}: "
+                "its stages are not what this version computes",
+                "choose another --out, or pass --overwrite to redo every stage with this "
+                "version")
+    old = earlier.get("settings") or {}
+    changed = sorted(k for k in settings | old if settings.get(k) != old.get(k))
+    if changed:
+        return (f"an earlier run here used other settings ({', '.join(changed)})",
+                "repeat its options to resume it, choose another --out, or pass --overwrite "
+                "to redo every stage")
+    return None
+
+
 def claim(run_dir: Path, inputs: tuple[Path, ...], settings: dict[str, Any], *,
-          overwrite: bool, stage: str) -> dict[str, Any]:
-    """Check RUN can hold this run and return its pipeline record (earlier one if resumed)."""
+          overwrite: bool, stage: str, restart: bool = False) -> tuple[dict[str, Any], bool]:
+    """Check RUN can hold this run; return its pipeline record (the earlier one if resumed)
+    and whether every stage is redone. An earlier run made by another mias version (its
+    stages are not what this code would write) or with other settings is refused, or with
+    `restart` (the demo, which owns its folder) started over."""
     from mias.atomic import read_json
     from mias.errors import InputError
     from mias.output_guard import check_output, output_stage, write_marker
@@ -227,37 +261,75 @@ def claim(run_dir: Path, inputs: tuple[Path, ...], settings: dict[str, Any], *,
     check_output(run_dir, overwrite=True, inputs=inputs, stage=stage, replace=False)
     record_path = run_dir / "pipeline.json"
     earlier = read_json(record_path) if record_path.is_file() else None
-    if earlier is not None and not overwrite and earlier.get("settings") != settings:
-        changed = sorted(k for k in settings | earlier.get("settings", {})
-                         if settings.get(k) != earlier.get("settings", {}).get(k))
-        raise InputError(run_dir, f"an earlier run here used other settings ({', '.join(changed)})",
-                         "repeat its options to resume it, choose another --out, or pass "
-                         "--overwrite to redo every stage")
+    problem = None if earlier is None or overwrite else _mismatch(earlier, settings)
+    if problem is not None and not restart:
+        raise InputError(run_dir, *problem)
+    overwrite = overwrite or problem is not None
     run_dir.mkdir(parents=True, exist_ok=True)
     if output_stage(run_dir) is None:
         write_marker(run_dir, stage)
-    return {} if overwrite or earlier is None else earlier
+    return ({} if overwrite or earlier is None else earlier), overwrite
+
+
+def _new_folders(path: Path) -> list[Path]:
+    """The folders `path.mkdir(parents=True)` would create, deepest first."""
+    missing = []
+    for folder in (path, *path.parents):
+        if folder.exists():
+            break
+        missing.append(folder)
+    return missing
+
+
+def _withdraw(run_dir: Path, created: list[Path], marked: bool) -> None:
+    """Undo `claim` for a run that failed before any stage wrote into RUN: its marker and
+    the folders it made go, so bad input leaves nothing behind; a folder holding anything
+    else (a partial stage to resume) stays."""
+    from mias.output_guard import MARKER
+
+    marker = run_dir / MARKER
+    if marked and marker.is_file() and [p.name for p in run_dir.iterdir()] == [MARKER]:
+        marker.unlink()
+    for folder in created:
+        try:
+            folder.rmdir()
+        except OSError:
+            return
 
 
 def execute(args: argparse.Namespace, *, stage: str = "run", data_note: str | None = None,
             force: bool | None = None, inside: bool = False) -> dict[str, Any]:
     """Run the pipeline; returns RUN/pipeline.json's content. `inside`: DATA lies in RUN
-    on purpose (the demo's synthetic data), else RUN may neither hold nor be in DATA."""
+    on purpose (the demo's synthetic data), else RUN may neither hold nor be in DATA.
+    `force` (the demo's): whether to redo every stage, decided by the caller; a run made by
+    another mias version is then started over rather than refused."""
+    from mias.output_guard import output_stage
+
+    run_dir: Path = args.out
+    created, marked = _new_folders(run_dir), output_stage(run_dir) is None
+    try:
+        return _execute(args, stage=stage, data_note=data_note, force=force, inside=inside)
+    except BaseException:
+        _withdraw(run_dir, created, marked)
+        raise
+
+
+def _execute(args: argparse.Namespace, *, stage: str, data_note: str | None,
+             force: bool | None, inside: bool) -> dict[str, Any]:
     from mias.atomic import write_json
     from mias.cli.main import FIXED_OUTPUT
     from mias.cli.progress import console
     from mias.output_guard import command
 
     run_dir: Path = args.out
-    overwrite = args.overwrite if force is None else force
     settings = settings_of(args)
-    earlier = claim(run_dir, () if inside else (args.data,), settings, overwrite=overwrite,
-                    stage=stage)
-    record = {"schema_version": PIPELINE_SCHEMA_VERSION, "settings": settings,
-              "versions": versions(), "commands": stage_commands(args),
+    earlier, redo = claim(run_dir, () if inside else (args.data,), settings,
+                          overwrite=args.overwrite if force is None else force, stage=stage,
+                          restart=force is not None)
+    record = {"schema_version": PIPELINE_SCHEMA_VERSION, "mias_version": __version__,
+              "settings": settings, "versions": versions(), "commands": stage_commands(args),
               "data_note": data_note, "stages": earlier.get("stages", {})}
     todo = stages(args)
-    redo = overwrite
     for i, st in enumerate(todo, 1):
         if st.done() and not redo:
             console.print(f"[bold]{i}/{len(todo)} {st.name}[/]: finished earlier, reused")

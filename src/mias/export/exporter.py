@@ -32,11 +32,12 @@ from mias.export.ranges import attribute_ranges
 from mias.export.runtime import open_model, run
 from mias.export.spec import ORIENTATION, InferenceSpec
 from mias.onnx_export import OPSET, check_parity, onnx_bytes, with_metadata
-from mias.provenance import check_same_arch, check_same_prep
-from mias.records import PARITY_SCHEMA_VERSION
+from mias.provenance import check_same_arch, check_same_prep, prep_fingerprint
+from mias.records import PARITY_SCHEMA_VERSION, SCHEMA_VERSION, TaskSpec
 from mias.train.data import PreparedData
 from mias.train.model_file import ModelFile
 from mias.train.scoring import Scorer
+from mias.validation import read_record
 
 PARITY_CASES = 2
 INT8_MAX_DICE_COST = 0.01
@@ -191,6 +192,32 @@ def _parity_inputs(model: ModelFile, data: PreparedData | None) -> list[torch.Te
     return [torch.from_numpy(rng.standard_normal(shape).astype(np.float32))]
 
 
+def _shape(task: TaskSpec) -> str:
+    return (f"{task.kind}, {task.in_channels} channel(s), input "
+            f"{'x'.join(map(str, task.input_shape))}, {task.num_classes} classes")
+
+
+def _check_prep_fits(model: ModelFile, model_path: Path, prep: Path) -> None:
+    """Refuse, before a case is loaded, a PREP the model was not trained on: another task
+    (its kind, channels, input or classes; a model of an older mias records no
+    fingerprint) or another preparation of the same one (by the recorded fingerprint)."""
+    rerun = ("pass --prep with the PREP it was trained on, or leave --prep out to use the one "
+             "the run names")
+    prepare = f"mias prepare DATA --out {prep} --overwrite"
+    manifest = read_record(prep / "manifest.json", SCHEMA_VERSION, prepare)
+    splits = read_record(prep / "splits.json", SCHEMA_VERSION, prepare)
+    try:
+        task = TaskSpec.from_dict(manifest["task"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InputError(prep / "manifest.json", f"not a valid manifest ({exc})",
+                         f"re-run `{prepare}`") from exc
+    if _shape(task) != _shape(model.task):
+        raise InputError(prep, f"holds another task ({_shape(task)}) than {model_path} was "
+                               f"trained for ({_shape(model.task)})", rerun)
+    check_same_prep(prep_fingerprint(prep, splits), model.meta.get("prep_fingerprint"),
+                    prep=prep, record=model_path, rerun=rerun)
+
+
 def export_run(run_dir: str | Path, *, int8: bool = False, prep: str | Path | None = None,
                overwrite: bool = False, latency_budget_s: float = LATENCY_BUDGET_S,
                progress: Progress | None = None) -> dict[str, Any]:
@@ -203,14 +230,13 @@ def export_run(run_dir: str | Path, *, int8: bool = False, prep: str | Path | No
         raise InputError(run_dir, "int8 needs the prepared data (calibration and validation "
                                   "cases), and no PREP was found",
                          "pass --prep PREP (the folder `mias prepare` wrote)")
-    data = None if prep_dir is None else PreparedData.load(prep_dir, space=model.space)
     model_path = run_dir / "final" / "model.pt"
     check_same_arch(str(result.get("arch_id", model.arch.id)), model.arch.id,
                     record=model_path, rerun=f"train it again: `mias train {run_dir} "
                                              "--overwrite`")
-    if data is not None:
-        check_same_prep(data.fingerprint, model.meta.get("prep_fingerprint"), prep=prep_dir,
-                        record=model_path, rerun="pass --prep with the PREP it was trained on")
+    if prep_dir is not None:
+        _check_prep_fits(model, model_path, prep_dir)
+    data = None if prep_dir is None else PreparedData.load(prep_dir, space=model.space)
     steps = 3 if int8 else 2
     tick = progress or (lambda *_: None)
     torch.manual_seed(0)

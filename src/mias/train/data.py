@@ -18,12 +18,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from mias.atomic import read_json
 from mias.data.augment import NnUNetAugment
 from mias.errors import InputError
 from mias.provenance import prep_fingerprint
-from mias.records import CaseRecord, TaskSpec
+from mias.records import SCHEMA_VERSION, CaseRecord, TaskSpec
 from mias.space import SearchSpace
+from mias.validation import read_record
 
 FOREGROUND_OVERSAMPLE = 1 / 3
 
@@ -57,8 +57,9 @@ class PreparedData:
         if not manifest_path.is_file():
             raise InputError(root, "not a prepared dataset (no manifest.json)",
                              "run `mias prepare DATA --out PREP` first and pass PREP")
-        manifest = read_json(manifest_path)
-        splits_raw = read_json(root / "splits.json")
+        rerun = f"mias prepare DATA --out {root} --overwrite"
+        manifest = read_record(manifest_path, SCHEMA_VERSION, rerun)
+        splits_raw = read_record(root / "splits.json", SCHEMA_VERSION, rerun)
         try:
             task = TaskSpec.from_dict(manifest["task"])
             records = {r["case_id"]: CaseRecord.from_dict(r) for r in manifest["cases"]}
