@@ -109,3 +109,26 @@ def test_the_plan_shows_the_depth_race_that_chose_the_network(tiny_run: Path) ->
     assert f"trained alone from scratch for {race['steps']} steps" in section
     for entry in race["entries"]:
         assert f"<td>{entry['arch_id']}</td>" in section
+
+
+def test_the_race_shows_grown_paths_and_reads_records_from_before_them(tiny_run: Path,
+                                                                       tmp_path: Path) -> None:
+    """A budget's race names each entry's path; a result.json written before grown paths
+    raced (entries without `path`) still reports, without the column."""
+    from mias.atomic import write_json
+
+    for grown in (True, False):
+        run = tmp_path / f"grown-{grown}"
+        shutil.copytree(tiny_run, run, ignore=shutil.ignore_patterns("report"))
+        result = read_json(run / "search" / "result.json")
+        entries = [{k: v for k, v in e.items() if k != "path"} for e in result["race"]["entries"]]
+        if grown:
+            entries[-1]["path"] = "budget-filled"
+        write_json(run / "search" / "result.json",
+                   result | {"race": result["race"] | {"entries": entries}})
+        assert cli.main(["report", str(run)]) == 0
+        html = (run / "report" / "validation_plan.html").read_text(encoding="utf-8")
+        section = html[html.index("Depth race"):html.index('id="reproducibility"')]
+        assert ("<th>path</th>" in section) is grown
+        assert ("<td>grown</td>" in section) is grown
+        assert ("grown into the latency budget" in section) is grown

@@ -77,6 +77,14 @@ def structures(rec: RunRecords) -> list[dict[str, str]]:
                                 STRUCTURE_METRICS}} for s, e in per.items()]
 
 
+def race(record: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The depth race for the plan; entries of searches made before grown paths raced say
+    nothing of their path, and were all the best-scored one."""
+    if not record:
+        return None
+    return {**record, "entries": [{"path": "best-scored", **e} for e in record["entries"]]}
+
+
 def pruning_rounds(rec: RunRecords) -> list[dict[str, Any]]:
     """Per pruning point: step, candidates kept per layer, how many were pruned."""
     by_step: dict[int, Counter] = {}
@@ -148,7 +156,7 @@ def performance(rec: RunRecords) -> dict[str, Any]:
         "notes": rec.evaluation.get("notes", []), "images": images,
         "failed": failure_notes(failed),
         "pareto": rec.result.get("pareto", []), "evaluated": len(rec.archive),
-        "pruning": pruning_rounds(rec), "race": rec.result.get("race"), "rank": rank(rec),
+        "pruning": pruning_rounds(rec), "race": race(rec.result.get("race")), "rank": rank(rec),
         "budget_ms": budget,
         "search_metric": rec.result["metric"], "final": {
             "init": final.get("init"), "steps": final.get("steps"),
