@@ -1,4 +1,5 @@
-"""A tiny benchmark shared by the bench tests: 2 tasks × 4 architectures, 2 SGD steps each."""
+"""A tiny benchmark shared by the bench tests: 2 tasks × 4 architectures × 2 seeds, 2 epochs of
+one SGD step each."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ TINY_TASKS = ["Hippocampus", "Spleen"]
 
 def tiny_config(archs: int = 4) -> BuildConfig:
     return BuildConfig(tasks=TINY_TASKS, archs=archs, cases=6,
-                       train=TrainSettings(epochs=1, steps_per_epoch=2, batch=1, lr=0.02,
+                       train=TrainSettings(epochs=2, steps_per_epoch=1, batch=1, lr=0.02,
                                            augment=False))
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import time
 from pathlib import Path
 
@@ -64,12 +65,15 @@ def test_surrogate_round_trip(tiny_build: tuple[Path, Path], tmp_path: Path) -> 
                                   .predict(others))
     quality = bench.meta["surrogate"]["Hippocampus"]
     assert quality["n"] == 4 and quality["kendall_tau"] is None  # too few to hold out
+    assert quality["log_flops_tau"] is None and quality["beats_log_flops"] is False
 
 
 def test_cli_query_prints_a_table(tiny_build: tuple[Path, Path],
                                   capsys: pytest.CaptureFixture[str]) -> None:
     bench = MedNasBench.load(tiny_build[1])
-    budget = max(r["latency_ms"] for r in bench.pareto("Hippocampus", "rpi3"))
+    # rounded up, so the printed budget still admits the slowest front member
+    budget = math.ceil(max(r["latency_ms"] for r in bench.pareto("Hippocampus", "rpi3"))
+                       * 1000) / 1000
     assert main(["bench", "query", "--table", str(tiny_build[1]), "--task", "Hippocampus",
                  "--device", "rpi3", "--budget-ms", f"{budget:.3f}"]) == 0
     out = capsys.readouterr().out
@@ -97,9 +101,30 @@ def test_shipped_table_loads() -> None:
     for task in bench.tasks():
         assert len(bench.archs(task)) >= 30
         assert bench.pareto(task, "rpi3")
-    assert bench.meta["schema_version"] == 1
+    assert bench.meta["schema_version"] == 2
     assert {"rpi3", "rpi4"} <= set(bench.devices())
     assert bench.meta["tasks"]["BrainTumourDetection"]["kind"] == "classification"
+    assert len(bench.meta["seeds"]["training"]) >= 2
+    assert set(bench.meta["seed_tau"]) == set(task_names())
+
+
+def test_no_best_row_of_the_shipped_table_predicts_nothing() -> None:
+    """nnU-Net's convention: a network that predicts nothing scores 0 where a structure
+    exists, so it cannot top a task (it did under Dice's empty-is-1 convention)."""
+    bench = MedNasBench.load()
+    for task in bench.tasks():
+        best = bench.best(task, "rpi3")
+        if best["dice_by_structure"]:
+            assert max(v or 0.0 for v in best["dice_by_structure"].values()) > 0.05, task
+        assert best["metric"] > 0.0
+
+
+def test_shipped_tabulated_table_holds_its_whole_space() -> None:
+    bench = MedNasBench.load(tabulated=True)
+    (task,) = bench.tasks()
+    space = bench.space(task)
+    assert len(bench.archs(task)) == space.size() >= 100
+    assert len(bench.meta["seeds"]["training"]) >= 2
 
 
 def test_held_out_quality_on_enough_archs(tiny_build: tuple[Path, Path]) -> None:
@@ -115,5 +140,7 @@ def test_held_out_quality_on_enough_archs(tiny_build: tuple[Path, Path]) -> None
     assert quality["n"] == 30 and quality["folds"] == 5
     assert quality["kendall_tau"] >= 0.5
     assert quality["mae"] < float(np.mean(np.abs(y - y.mean())))
+    assert isinstance(quality["log_flops_tau"], float)
+    assert quality["beats_log_flops"] == (quality["kendall_tau"] > quality["log_flops_tau"])
     shuffled = held_out_quality(space, archs, np.random.default_rng(0).permutation(y), seed=0)
     assert shuffled["kendall_tau"] < quality["kendall_tau"] - 0.3

@@ -123,6 +123,18 @@ CASES = [
     case("bench-search-steps-negative", "bench search --task Hippocampus --steps -5",
          "--steps"),
     case("bench-search-steps-0", "bench search --task Hippocampus --steps 0", "--steps"),
+    case("bench-build-tabulate-and-archs", "bench build --out {ws}/t.parquet --work {ws}/w "
+         "--archs 5 --tabulate 3", "--archs and --tabulate"),
+    case("bench-build-tabulate-0", "bench build --out {ws}/t.parquet --work {ws}/w "
+         "--tabulate 0", "--tabulate"),
+    case("bench-build-train-seeds-repeated", "bench build --out {ws}/t.parquet --work {ws}/w "
+         "--train-seeds 1 1", "distinct"),
+    case("bench-build-epochs-0", "bench build --out {ws}/t.parquet --work {ws}/w --epochs 0",
+         "--epochs"),
+    case("bench-search-msd-root-without-work", "bench search --task Hippocampus --steps 3 "
+         "--msd-root {data}", "add --work"),
+    case("bench-search-work-is-a-file", "bench search --task Hippocampus --steps 3 "
+         "--work {file}", "is a file"),
     case("bench-search-seed-too-large", "bench search --task Hippocampus --seed 4294967296",
          "--seed"),
     case("bench-search-seed-negative", "bench search --task Hippocampus --seed -1", "--seed"),

@@ -1,6 +1,7 @@
 """`MedNasBench`: the query API, in the style of NAS-Bench-201 and HW-NAS-Bench.
 
     bench = MedNasBench.load()                  # the table shipped inside the package
+    MedNasBench.load(tabulated=True)            # every architecture of a reduced space
     bench.tasks(); bench.archs("Hippocampus")
     bench.query(arch, "Hippocampus", "rpi3")    # one record: metrics, latency, energy, sources
     bench.query(arch, "Hippocampus", "rpi3", surrogate=True)  # off the table: predicted
@@ -29,20 +30,25 @@ import pandas as pd
 
 from mias.bench.efficiency import DeviceModel, cost_columns
 from mias.bench.prep import data_label
-from mias.bench.surrogate import Surrogate
+from mias.bench.surrogate import OffTablePredictor, Surrogate, first_seed, held_out_quality
 from mias.bench.table import read_table
 from mias.errors import InputError
 from mias.space import Architecture, SearchSpace
 
 SHIPPED_TABLE = "mednasbench.parquet"
+#: Every architecture of a reduced Hippocampus space, trained: no search on it needs a
+#: surrogate (`mias bench build --tabulate`).
+TABULATED_TABLE = "mednasbench-tabulated.parquet"
 JSON_COLUMNS = ("dice_by_structure", "jaccard_by_structure", "hd95_by_structure",
-                "empty_cases_by_structure")
+                "empty_cases_by_structure", "training_seeds", "metric_by_seed",
+                "curve_by_seed")
 #: Peak memory is always the analytic estimate of `mias.hardware.memory`, never timed.
 MEMORY_SOURCE = "estimated"
 
 
-def shipped_table_path() -> Path:
-    return Path(str(resources.files("mias.bench") / "data" / SHIPPED_TABLE))
+def shipped_table_path(tabulated: bool = False) -> Path:
+    name = TABULATED_TABLE if tabulated else SHIPPED_TABLE
+    return Path(str(resources.files("mias.bench") / "data" / name))
 
 
 def _clean(value: Any) -> Any:
@@ -79,9 +85,10 @@ class MedNasBench:
             self._by_task.setdefault(task, []).append(row)
 
     @classmethod
-    def load(cls, path: str | Path | None = None) -> MedNasBench:
-        """The table at `path`, or the one shipped with mias."""
-        target = shipped_table_path() if path is None else Path(path)
+    def load(cls, path: str | Path | None = None, *, tabulated: bool = False) -> MedNasBench:
+        """The table at `path`, or one shipped with mias: the 11-task table, or with
+        `tabulated` the fully tabulated reduced space."""
+        target = shipped_table_path(tabulated) if path is None else Path(path)
         frame, meta = read_table(target)
         return cls(frame, meta, target)
 
@@ -101,14 +108,36 @@ class MedNasBench:
         return self._spaces[self._check_task(task)]
 
     def surrogate(self, task: str) -> Surrogate:
-        """The task's surrogate, fitted from the table (deterministic: same seed as the build)."""
+        """The task's surrogate ensemble, fitted from the table's rows (deterministic: the
+        first training seed of the build, 0 if the table records none)."""
         if task not in self._surrogates:
             rows = self._task_rows(task)
             archs = [Architecture.from_dict(json.loads(r["arch"])) for r in rows]
-            seed = int(self.meta.get("seeds", {}).get("training", 0))
+            seed = first_seed(self.meta.get("seeds", {}).get("training"))
             self._surrogates[task] = Surrogate.fit(self.space(task), archs,
                                                    [r["metric"] for r in rows], seed=seed)
         return self._surrogates[task]
+
+    def off_table(self, task: str) -> OffTablePredictor:
+        """What answers for architectures of `task` the table does not hold: the surrogate
+        where it beat log FLOPs out of fold and the architecture is in its trust region,
+        the log-FLOPs fallback otherwise. The held-out quality is the table's own, or
+        (tables built before it recorded log-FLOPs τ) computed here from the task's rows."""
+        if task not in self._off_tables:
+            rows = self._task_rows(task)
+            archs = [Architecture.from_dict(json.loads(r["arch"])) for r in rows]
+            metrics = [r["metric"] for r in rows]
+            quality = (self.meta.get("surrogate") or {}).get(task) or {}
+            if "log_flops_tau" not in quality:
+                seed = first_seed(self.meta.get("seeds", {}).get("training"))
+                quality = held_out_quality(self.space(task), archs, metrics, seed=seed)
+            self._off_tables[task] = OffTablePredictor(task, self.surrogate(task), quality,
+                                                       archs, metrics)
+        return self._off_tables[task]
+
+    @cached_property
+    def _off_tables(self) -> dict[str, OffTablePredictor]:
+        return {}
 
     def device_model(self, device: str) -> DeviceModel:
         """The latency model the table used for `device` (its LUT, else the roofline)."""
@@ -213,15 +242,18 @@ class MedNasBench:
         return out
 
     def _predicted(self, arch: Architecture, task: str, device: str) -> dict[str, Any]:
-        """A record of an architecture off the table: the surrogate's metric, and latency,
-        energy and memory from the models the table's own rows were given."""
+        """A record of an architecture off the table: the off-table predictor's metric, its
+        spread (`metric_std`, None from the fallback), which predictor gave it and why, and
+        latency, energy and memory from the models the table's own rows were given."""
         space = self.space(task)
         space.check(arch)
+        answer = self.off_table(task).predict(arch)
+        template = self._task_rows(task)[0]
         row = {"task": task, "arch_id": arch.id, "arch": json.dumps(arch.to_dict()),
-               "depth": arch.depth,
-               "metric": float(self.surrogate(task).predict([arch])[0]),
-               "metric_name": self._task_rows(task)[0]["metric_name"],
-               "seed": int(self.meta["seeds"]["training"]),
+               "depth": arch.depth, "metric": answer.metric, "metric_std": answer.std,
+               "predictor": answer.predictor, "predictor_reason": answer.reason,
+               "metric_name": template["metric_name"],
+               "training_seeds": template.get("training_seeds"),
                **cost_columns(space, arch, [self.device_model(device)])}
         return self._record(row, device, "surrogate")
 

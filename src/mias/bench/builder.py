@@ -4,11 +4,14 @@ The list is seeded and shared by all tasks: genotypes are drawn from one stream 
 projected onto each task's space until every task has `archs` distinct architectures, so
 the multi-task protocol can follow one design across tasks. Cells fan out over Ray or a
 process pool and are cached on disk; efficiency columns and the surrogate are computed
-once the cells are in.
+once the cells are in. Every architecture is trained with each of the config's training
+seeds; its row holds their mean, each seed's metric and learning curve, and the metadata
+how far the seeds agree on each task's ranking.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
@@ -19,21 +22,25 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from mias import __version__
 from mias.bench.cells import CellJob, cached_row
 from mias.bench.efficiency import DeviceModel, cost_columns, device_models
 from mias.bench.fanout import run_cells
-from mias.bench.genotype import Genotype, project, sample_genotype, space_ops
+from mias.bench.genotype import Genotype, lift, project, sample_genotype, space_ops
 from mias.bench.prep import data_label, prepare_task
+from mias.bench.seeds import merge_seeds, seed_agreement
 from mias.bench.surrogate import held_out_quality
 from mias.bench.table import COLUMNS, write_table
+from mias.bench.tabulated import enumerate_space, reduce_space
 from mias.bench.tasks import DETECTION_MIN_VOXELS, get_task, task_names
 from mias.presets.models import TrainSettings
 from mias.space import Architecture, SearchSpace
 
 Progress = Callable[[str, int, int], None]
+DEFAULT_EPOCHS = 4
+DEFAULT_STEPS = 12
 LATENCY_PROVENANCE = (
     "Latency per device from mias.hardware: with a latency table measured on the device "
     "(--lut DEVICE=PATH), the LUT sum of measured blocks with its validated correction "
@@ -43,9 +50,10 @@ LATENCY_PROVENANCE = (
 
 
 def default_schedule() -> TrainSettings:
-    """The fixed short schedule of the shipped table (12 SGD steps of 2 whole inputs)."""
-    return TrainSettings(epochs=1, steps_per_epoch=12, batch=2, lr=0.02, augment=False,
-                         schedule="poly")
+    """The fixed short schedule of the shipped table: EPOCHS epochs of STEPS SGD steps of 2
+    whole inputs, validated after each epoch."""
+    return TrainSettings(epochs=DEFAULT_EPOCHS, steps_per_epoch=DEFAULT_STEPS, batch=2,
+                         lr=0.02, augment=False, schedule="poly")
 
 
 class BuildConfig(BaseModel):
@@ -55,13 +63,37 @@ class BuildConfig(BaseModel):
 
     tasks: list[str] = Field(default_factory=task_names)
     archs: int = Field(30, ge=1, description="distinct architectures per task")
-    seed: int = 0
+    tabulate: int | None = Field(None, ge=1, description="instead of `archs` designs: every "
+                                 "architecture of each task's space reduced to this many "
+                                 "candidates per layer")
+    tabulate_ops: list[str] | None = Field(None, min_length=1, description="operators the "
+                                           "reduced space draws from (default: all)")
+    seed: int = Field(0, description="seed of designs, stand-ins and data splits")
+    train_seeds: list[int] = Field(default_factory=lambda: [0, 1], min_length=1,
+                                   description="training seeds of every cell")
     cases: int = Field(20, ge=4, description="cases of each synthetic stand-in")
     devices: list[str] = Field(default_factory=lambda: ["rpi3", "rpi4"])
     luts: dict[str, str] = Field(default_factory=dict)
     train: TrainSettings = Field(default_factory=default_schedule)
     detection_min_voxels: int = Field(DETECTION_MIN_VOXELS, ge=1)
     max_draws: int = Field(4000, ge=1, description="genotype draws before giving up")
+
+    @field_validator("tabulate_ops")
+    @classmethod
+    def _known_ops(cls, ops: list[str] | None) -> list[str] | None:
+        from mias.space import list_ops
+
+        unknown = sorted(set(ops or ()) - set(list_ops()))
+        if unknown:
+            raise ValueError(f"unknown operators {unknown}; choose from {list(list_ops())}")
+        return ops
+
+    @field_validator("train_seeds")
+    @classmethod
+    def _distinct(cls, seeds: list[int]) -> list[int]:
+        if len(set(seeds)) != len(seeds) or min(seeds) < 0:
+            raise ValueError("training seeds must be distinct and non-negative")
+        return sorted(seeds)
 
 
 @dataclass
@@ -96,6 +128,31 @@ def draw_designs(spaces: dict[str, SearchSpace], archs: int, seed: int,
         if used:
             genotypes[genotype.id] = genotype
     return chosen, genotypes
+
+
+def every_design(spaces: dict[str, SearchSpace]) -> tuple[
+        dict[str, list[tuple[Architecture, str]]], dict[str, Genotype]]:
+    """Per task, every architecture of its space with the genotype it lifts to."""
+    designs: dict[str, list[tuple[Architecture, str]]] = {}
+    genotypes: dict[str, Genotype] = {}
+    for task, space in spaces.items():
+        designs[task] = []
+        for arch in enumerate_space(space):
+            genotype = lift(space, arch)
+            genotypes[genotype.id] = genotype
+            designs[task].append((arch, genotype.id))
+    return designs, genotypes
+
+
+def prepared_sha256(prep: Path) -> str:
+    """Checksum of a PREP folder's manifest (less where the raw data sat) and splits: the
+    data a cell was trained on, so an architecture trained later, in another work folder,
+    can be shown to have seen the same data."""
+    manifest = json.loads((prep / "manifest.json").read_text())
+    manifest.pop("data_root", None)
+    splits = json.loads((prep / "splits.json").read_text())
+    text = json.dumps({"manifest": manifest, "splits": splits}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _versions() -> dict[str, str]:
@@ -136,23 +193,28 @@ def build(config: BuildConfig, work: str | Path, out: str | Path, *,
         if progress:
             progress("prepare", i + 1, len(tasks))
     spaces = {t: SearchSpace.load(p / "search_space.json") for t, (p, _) in preps.items()}
-    designs, genotypes = draw_designs(spaces, config.archs, config.seed, config.max_draws)
+    if config.tabulate is None:
+        designs, genotypes = draw_designs(spaces, config.archs, config.seed, config.max_draws)
+    else:
+        spaces = {t: reduce_space(s, config.tabulate, config.tabulate_ops)
+                  for t, s in spaces.items()}
+        designs, genotypes = every_design(spaces)
     settings = config.train.model_dump(mode="json")
     jobs = [CellJob(task=t.name, prep=str(preps[t.name][0]), arch=a.to_dict(), arch_id=a.id,
-                    genotype_id=g, settings=settings, seed=config.seed, lesion=t.lesion,
+                    genotype_id=g, settings=settings, seed=s, lesion=t.lesion,
                     min_voxels=config.detection_min_voxels,
-                    path=str(work / "cells" / t.name / f"{a.id}.json"))
-            for t in tasks for a, g in designs[t.name]]
-    rows: dict[tuple[str, str], dict[str, Any]] = {}
+                    path=str(work / "cells" / t.name / a.id / f"seed{s}.json"))
+            for t in tasks for a, g in designs[t.name] for s in config.train_seeds]
+    rows: dict[tuple[str, str, int], dict[str, Any]] = {}
     for job in jobs:
         row = cached_row(job)
         if row is not None:
-            rows[(job.task, job.arch_id)] = row
+            rows[_cell_key(job)] = row
     reused = len(rows)
-    todo = [j for j in jobs if (j.task, j.arch_id) not in rows]
+    todo = [j for j in jobs if _cell_key(j) not in rows]
 
     def done(job: CellJob, row: dict[str, Any]) -> None:
-        rows[(job.task, job.arch_id)] = row
+        rows[_cell_key(job)] = row
         if progress:
             progress("train", len(rows), len(jobs))
 
@@ -167,11 +229,20 @@ def build(config: BuildConfig, work: str | Path, out: str | Path, *,
                        backend=used)
 
 
-def _frame(jobs: list[CellJob], rows: dict[tuple[str, str], dict[str, Any]],
+def _cell_key(job: CellJob) -> tuple[str, str, int]:
+    return job.task, job.arch_id, job.seed
+
+
+def _frame(jobs: list[CellJob], rows: dict[tuple[str, str, int], dict[str, Any]],
            spaces: dict[str, SearchSpace], models: list[DeviceModel]) -> pd.DataFrame:
-    records = []
+    """One row per (task, architecture): its seeds merged, then its efficiency columns."""
+    cells: dict[tuple[str, str], list[CellJob]] = {}
     for job in jobs:
-        row = dict(rows[(job.task, job.arch_id)])
+        cells.setdefault((job.task, job.arch_id), []).append(job)
+    records = []
+    for group in cells.values():
+        row = merge_seeds([rows[_cell_key(j)] for j in group])
+        job = group[0]
         row.update(cost_columns(spaces[job.task], Architecture.from_dict(job.arch), models))
         records.append(row)
     return pd.DataFrame.from_records(records)
@@ -182,7 +253,7 @@ def _metadata(config: BuildConfig, tasks: list[Any], preps: dict[str, tuple[Path
               models: list[DeviceModel], frame: pd.DataFrame, backend: str) -> dict[str, Any]:
     from mias.atomic import read_json
 
-    task_meta, surrogate = {}, {}
+    task_meta, surrogate, agreement = {}, {}, {}
     for task in tasks:
         prep, origin = preps[task.name]
         splits = read_json(prep / "splits.json")
@@ -193,18 +264,27 @@ def _metadata(config: BuildConfig, tasks: list[Any], preps: dict[str, tuple[Path
             "lesion": task.lesion, "origin": origin, "data": data_label(origin),
             "task": space.task.to_dict(),
             "space": space.to_dict(), "cases": {k: len(splits.get(k, [])) for k in
-                                                ("train", "val", "test")}}
+                                                ("train", "val", "test")},
+            "prepared_sha256": prepared_sha256(prep)}
         archs = [Architecture.from_dict(json.loads(a)) for a in sub["arch"]]
         surrogate[task.name] = held_out_quality(space, archs, sub["metric"].tolist(),
                                                 seed=config.seed)
+        agreement[task.name] = seed_agreement(sub, seed=config.seed)
     return {
         "name": "MED-NAS-Bench", "config": config.model_dump(mode="json"),
         "schedule": config.train.model_dump(mode="json"),
-        "seeds": {"genotypes": config.seed, "training": config.seed,
+        "seeds": {"genotypes": config.seed, "training": list(config.train_seeds),
                   "prepare": config.seed, "standins": config.seed},
+        "seed_tau": agreement, "seed_tau_median": _median_tau(agreement),
         "versions": _versions(), "backend": backend,
         "devices": {m.profile.name: m.describe() for m in models},
         "latency_provenance": LATENCY_PROVENANCE, "tasks": task_meta,
         "genotypes": {k: g.to_dict() for k, g in sorted(genotypes.items())},
         "surrogate": surrogate, "columns": COLUMNS,
     }
+
+
+def _median_tau(agreement: dict[str, dict[str, Any]]) -> float | None:
+    """The median task's seed-to-seed τ (tasks whose seeds rank nothing left out)."""
+    taus = [a["kendall_tau"] for a in agreement.values() if a["kendall_tau"] is not None]
+    return float(np.median(taus)) if taus else None

@@ -1,7 +1,8 @@
-"""One table cell: train one architecture on one task with the fixed schedule, score it.
+"""One table cell: train one architecture on one task with one seed and the fixed schedule,
+score it after every epoch (the learning curve a multi-fidelity method reads) and at the end.
 
 A cell is a pure function of (prepared data, architecture, schedule, seed), so its result
-is cached on disk as `WORK/cells/TASK/ARCH_ID.json` with the hash of those inputs; a build
+is cached on disk as `WORK/cells/TASK/ARCH_ID/seedS.json` with the hash of those inputs; a build
 that is interrupted, or re-run with more devices, never trains a finished cell again.
 Efficiency columns do not depend on training and are added by the builder, not cached.
 """
@@ -18,7 +19,7 @@ from typing import Any
 
 from mias.atomic import read_json, write_json
 
-CELL_SCHEMA_VERSION = 2  # 2: nnU-Net's convention for empty structures
+CELL_SCHEMA_VERSION = 3  # 2: nnU-Net's convention for empty structures; 3: per-epoch curve
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,7 @@ def compute_cell(job: CellJob) -> dict[str, Any]:
     data = _data(job.prep)
     arch = Architecture.from_dict(job.arch)
     result = train_architecture(data.space, arch, data, TrainSettings(**job.settings),
-                                seed=job.seed)
+                                seed=job.seed, validate_every=1)
     images, targets = whole_cases(data.split("val"), data.task)
     logits = predict_logits(result.network, images, torch.device("cpu"))
     metrics = task_metrics(logits, targets, data.task, lesion=job.lesion,
@@ -90,6 +91,7 @@ def compute_cell(job: CellJob) -> dict[str, Any]:
         "metric": result.val_score, "metric_name": result.metric,
         "train_seconds": result.seconds, "train_steps": result.steps,
         "diverged": result.diverged, "seed": job.seed,
+        "curve": [float(e["val_score"]) for e in result.epochs],
     }
     for name, value in metrics.items():
         row[name] = json.dumps(value, sort_keys=True) if isinstance(value, dict) else value

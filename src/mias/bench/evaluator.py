@@ -1,10 +1,12 @@
 """The benchmark table behind the search's `Evaluator` interface.
 
 `TableEvaluator` answers with the table's validation metric for architectures the table
-holds and with the task's surrogate for the others (counted separately, so a result says
-how much of it rests on the surrogate). `TableLatency` gives the same latency model the
-table was built with. Any strategy — MIAS, FairNAS, random search, evolution, NSGA-II —
-runs against these in seconds, exactly as it would against supernet training.
+holds and with the task's off-table predictor for the others: the surrogate where it has
+earned it, else the log-FLOPs fallback (both counted, so a result says how much of it
+rests on a prediction and how much of that on the fallback). `TableLatency` gives the same
+latency model the table was built with. Any strategy — MIAS, FairNAS, random search,
+evolution, NSGA-II — runs against these in seconds, exactly as it would against supernet
+training.
 """
 
 from __future__ import annotations
@@ -15,11 +17,16 @@ from typing import Any
 from mias.bench.api import MedNasBench
 from mias.bench.genotype import lift, project
 from mias.bench.strategies import Problem, SourcedEvaluator
+from mias.bench.surrogate import FALLBACK
 from mias.space import Architecture
 
 
 class TableEvaluator(SourcedEvaluator):
-    """Validation metric of `task` from the table, the surrogate off the table."""
+    """Validation metric of `task` from the table, a prediction off the table.
+
+    `misses` counts off-table answers, `fallbacks` those of them the log-FLOPs fallback
+    gave; their source is `surrogate` either way (a prediction, not a trained figure).
+    """
 
     def __init__(self, bench: MedNasBench, task: str) -> None:
         self.bench = bench
@@ -28,6 +35,7 @@ class TableEvaluator(SourcedEvaluator):
         self.metric_label = str(bench.meta["tasks"][task]["task"].get("target_metric", "metric"))
         self.hits = 0
         self.misses = 0
+        self.fallbacks = 0
         self._cache: dict[Architecture, float] = {}
 
     def value(self, arch: Architecture) -> float:
@@ -37,7 +45,10 @@ class TableEvaluator(SourcedEvaluator):
         metric = self.bench.metric(arch, self.task)
         if metric is None:
             self.misses += 1
-            metric = float(self.bench.surrogate(self.task).predict([arch])[0])
+            answer = self.bench.off_table(self.task).predict(arch)
+            if answer.predictor == FALLBACK:
+                self.fallbacks += 1
+            metric = answer.metric
         else:
             self.hits += 1
         self._cache[arch] = metric
@@ -47,14 +58,16 @@ class TableEvaluator(SourcedEvaluator):
         return "trained" if self.bench.metric(arch, self.task) is not None else "surrogate"
 
     def reset(self) -> None:
-        self.hits = self.misses = 0
+        self.hits = self.misses = self.fallbacks = 0
         self._cache.clear()
 
     def state_dict(self) -> dict[str, Any]:
-        return {"hits": self.hits, "misses": self.misses}
+        return {"hits": self.hits, "misses": self.misses, "fallbacks": self.fallbacks}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore `state_dict()`; states saved before fallbacks were counted have none."""
         self.hits, self.misses = int(state["hits"]), int(state["misses"])
+        self.fallbacks = int(state.get("fallbacks", 0))
 
 
 class TableLatency:

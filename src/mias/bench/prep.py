@@ -32,7 +32,21 @@ def task_data(task: BenchTask, work: Path, *, msd_root: Path | None, cases: int,
     data = work / "data" / task.standin
     if not (data / "dataset.json").is_file():
         synthesize(task.standin, data, cases=cases, seed=seed)
+    _check_standin(data, cases, seed)
     return data, f"standin:{task.standin} ({cases} cases, seed {seed})"
+
+
+def _check_standin(data: Path, cases: int, seed: int) -> None:
+    """A work folder's stand-in is reused only when it is the one asked for: another case
+    count or seed would be trained on silently."""
+    from mias.atomic import read_json
+
+    info = read_json(data / "dataset.json")
+    made = (int(info.get("numTraining", -1)), str(info.get("release", "")))
+    if made[0] != cases or not made[1].endswith(f"seed {seed}"):
+        raise InputError(data, f"this work folder's stand-in was made with {made[0]} cases "
+                         f"({made[1] or 'unknown seed'}), not {cases} cases and seed {seed}",
+                         "use another --work folder for another --cases or --seed")
 
 
 def prepare_task(task: BenchTask, work: Path, *, msd_root: Path | None = None, cases: int = 20,

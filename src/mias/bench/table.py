@@ -1,10 +1,11 @@
 """The benchmark table on disk: one Parquet file, rows × columns plus a metadata record.
 
-One row per (task, architecture). Device columns carry the device name after a double
-underscore (`latency_ms__rpi3`, `latency_source__rpi3`, …); per-structure figures are JSON
-text. The metadata (schema version, search spaces, schedule, seeds, versions, devices and
-how each latency was obtained, surrogate quality) travels inside the Parquet file's
-key-value metadata, so a table is self-describing.
+One row per (task, architecture); its training figures are means over the training seeds,
+each seed's metric and learning curve beside them. Device columns carry the device name
+after a double underscore (`latency_ms__rpi3`, `latency_source__rpi3`, …); per-structure
+figures are JSON text. The metadata (schema version, search spaces, schedule, seeds and
+their agreement, versions, devices and how each latency was obtained, surrogate quality)
+travels inside the Parquet file's key-value metadata, so a table is self-describing.
 
 A table is citable: the metadata records its version and the SHA-256 of its content, and a
 table whose content no longer matches is refused on load, so every figure read from it is
@@ -28,7 +29,7 @@ from mias.errors import InputError
 if TYPE_CHECKING:
     import pyarrow as pa
 
-TABLE_SCHEMA_VERSION = 1
+TABLE_SCHEMA_VERSION = 2  # 2: several training seeds per row, per-epoch curves
 #: What a table's figures mean: its layout (schema) and how its cells were computed (cell
 #: schema), so two tables with the same version can be compared figure for figure.
 TABLE_VERSION = f"{TABLE_SCHEMA_VERSION}.{CELL_SCHEMA_VERSION}"
@@ -43,18 +44,23 @@ COLUMNS: dict[str, str] = {
     "genotype_id": "task-independent design the architecture was projected from",
     "arch": "Architecture.to_dict() as JSON",
     "depth": "number of down-samplings",
-    "metric": "the task's target metric on the validation split (Dice or F-beta)",
+    "metric": "the task's target metric on the validation split (Dice or F-beta), mean over "
+              "the training seeds",
+    "metric_sd": "standard deviation of `metric` over the training seeds",
+    "metric_by_seed": "JSON: {seed: metric}",
+    "curve_by_seed": "JSON: {seed: [validation metric after each epoch of the schedule]}",
+    "training_seeds": "JSON: the training seeds the row's figures are means over",
     "metric_name": "label of `metric`",
     "dice": "mean foreground Dice (MONAI) by nnU-Net's convention: a structure absent from "
             "both prediction and truth is left out of that case's mean, one present on one "
             "side only scores 0",
     "jaccard": "mean foreground Jaccard, Dice / (2 − Dice) per case and structure",
     "hd95_mm": "mean 95th-percentile Hausdorff distance in mm (NaN-skipping)",
-    "dice_by_structure": "JSON: Dice per label",
+    "dice_by_structure": "JSON: Dice per label (each figure: mean over seeds)",
     "jaccard_by_structure": "JSON: Jaccard per label",
     "hd95_by_structure": "JSON: HD95 (mm) per label",
     "empty_cases_by_structure": "JSON: per label, validation cases left out of its mean "
-                                "(absent from both prediction and truth)",
+                                "(absent from both prediction and truth), mean over seeds",
     "detection_precision": "case-level detection precision (lesion tasks, detection)",
     "detection_recall": "case-level detection recall",
     "detection_f1": "case-level detection F1",
@@ -62,10 +68,9 @@ COLUMNS: dict[str, str] = {
     "params": "trainable parameters",
     "flops": "forward FLOPs at the input shape, batch 1 (2 × MACs)",
     "peak_memory_mib": "estimated peak inference memory: fp32 activations + weights",
-    "train_seconds": "wall time of the fixed training schedule",
+    "train_seconds": "wall time of the fixed training schedule (mean over seeds)",
     "train_steps": "SGD steps taken",
-    "diverged": "training loss became non-finite",
-    "seed": "training seed",
+    "diverged": "training loss became non-finite (any seed)",
     "latency_ms__DEVICE": "latency on DEVICE (ms)",
     "latency_source__DEVICE": "measured / predicted / estimated",
     "latency_label__DEVICE": "provenance in words",

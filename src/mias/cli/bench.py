@@ -17,7 +17,10 @@ _CASES = count(4)
 
 
 def _common_table(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--table", type=Path, help="benchmark table (default: the shipped one)")
+    table = p.add_mutually_exclusive_group()
+    table.add_argument("--table", type=Path, help="benchmark table (default: the shipped one)")
+    table.add_argument("--tabulated", action="store_true", help="the shipped fully tabulated "
+                       "table (every architecture of a reduced Hippocampus space trained)")
     p.add_argument("--device", dest="target", default="rpi3",
                    help="device whose latency is used (a device of the table)")
     p.add_argument("--budget-ms", type=positive("milliseconds"), help="latency budget in ms")
@@ -47,13 +50,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--msd-root", type=Path, help="folder holding the Decathlon tasks "
                    "(TaskNN_Name or DatasetNNN_Name); without it, synthetic stand-ins")
     b.add_argument("--tasks", nargs="+", help="task names (default: all 11)")
-    b.add_argument("--archs", type=_COUNT, default=30, help="architectures per task")
+    b.add_argument("--archs", type=_COUNT, help="architectures per task (default: 30)")
+    b.add_argument("--tabulate", type=_COUNT, metavar="K", help="instead of --archs: train "
+                   "every architecture of each task's space reduced to K candidates per layer "
+                   "(evenly spaced in FLOPs), a fully tabulated space")
+    b.add_argument("--tabulate-ops", nargs="+", metavar="OP", help="with --tabulate: the "
+                   "operators the reduced space draws from (default: all)")
     b.add_argument("--cases", type=_CASES, default=24, help="cases per synthetic stand-in")
     b.add_argument("--devices", nargs="+", default=["rpi3", "rpi4"], help="devices to record")
     b.add_argument("--lut", action="append", default=[], metavar="DEVICE=PATH",
                    help="measured latency table of a device (repeatable)")
-    b.add_argument("--steps", type=_COUNT, help="SGD steps per architecture (default: 12)")
-    b.add_argument("--seed", type=_SEED, default=0, help="seed of designs, data and training")
+    b.add_argument("--epochs", type=_COUNT, help="epochs per architecture, each validated "
+                   "(the learning curve) (default: 4)")
+    b.add_argument("--steps", type=_COUNT, help="SGD steps per epoch (default: 12)")
+    b.add_argument("--seed", type=_SEED, default=0, help="seed of designs, stand-ins and splits")
+    b.add_argument("--train-seeds", type=_SEED, nargs="+", default=[0, 1],
+                   help="training seeds: every architecture is trained once per seed")
     b.add_argument("--ray", dest="ray_address", metavar="ADDRESS",
                    help="Ray cluster address (default: a local Ray when installed)")
     b.add_argument("--backend", default="auto", choices=("auto", "ray", "pool"),
@@ -74,6 +86,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--task", required=True, help="benchmark task")
     _common_table(s)
     _search_args(s)
+    s.add_argument("--work", type=Path, help="when the best architecture is not in the table, "
+                   "train it here with the table's schedule and training seeds, and report "
+                   "that figure beside the surrogate's guess (the folder the table was built "
+                   "in reuses its prepared data)")
+    s.add_argument("--msd-root", type=Path, help="the Decathlon folder the table was built "
+                   "from (with --work; without it, the synthetic stand-ins)")
     s.set_defaults(func=run_search)
 
     e = bench.add_parser("evaluate", help="multi-task protocol: seen → unseen tasks",
@@ -120,15 +138,28 @@ def run_build(args: argparse.Namespace) -> int:
     from mias.output_guard import check_output_file
     from mias.validation import validate_settings
 
+    if args.tabulate is not None and args.archs is not None:
+        raise InputError(None, "--archs and --tabulate both choose the architectures",
+                         "give one: --archs N draws N designs, --tabulate K trains every "
+                         "architecture of the reduced space")
+    if args.tabulate_ops is not None and args.tabulate is None:
+        raise InputError(None, "--tabulate-ops only shapes a --tabulate space",
+                         "add --tabulate K, or leave out --tabulate-ops")
     train = default_schedule()
     if args.steps is not None:
         train = train.model_copy(update={"steps_per_epoch": args.steps})
+    if args.epochs is not None:
+        train = train.model_copy(update={"epochs": args.epochs})
     luts = _parse_luts(args.lut)
     config = validate_settings(BuildConfig, {
-        "tasks": args.tasks or task_names(), "archs": args.archs, "seed": args.seed,
+        "tasks": args.tasks or task_names(), "archs": args.archs or 30,
+        "tabulate": args.tabulate, "tabulate_ops": args.tabulate_ops, "seed": args.seed,
+        "train_seeds": args.train_seeds,
         "cases": args.cases, "devices": args.devices, "luts": luts, "train": train},
-        {"tasks": "--tasks", "archs": "--archs", "seed": "--seed", "cases": "--cases",
-         "devices": "--devices", "luts": "--lut", "train": "--steps"})
+        {"tasks": "--tasks", "archs": "--archs", "tabulate": "--tabulate",
+         "tabulate_ops": "--tabulate-ops", "seed": "--seed",
+         "cases": "--cases", "train_seeds": "--train-seeds", "devices": "--devices",
+         "luts": "--lut", "train": "--epochs / --steps"})
     if args.msd_root is not None and not args.msd_root.is_dir():
         raise InputError(args.msd_root, "--msd-root is not a folder",
                          "give the folder holding the Decathlon tasks (TaskNN_Name), or leave "
@@ -155,7 +186,7 @@ def _fmt(value: Any) -> str:
 
 COLUMNS: tuple[tuple[str, str], ...] = (
     ("arch_id", "arch"), ("source", "source"), ("depth", "depth"), ("metric", "metric"),
-    ("jaccard", "Jaccard"),
+    ("metric_sd", "sd (seeds)"), ("jaccard", "Jaccard"),
     ("hd95_mm", "HD95 mm"), ("latency_ms", "ms"), ("latency_source", "latency"),
     ("energy_mj", "mJ"), ("params", "params"), ("flops", "GFLOPs"))
 
@@ -211,7 +242,7 @@ def run_query(args: argparse.Namespace) -> int:
     from mias.bench.api import MedNasBench
 
     out = _console()
-    bench = MedNasBench.load(args.table)
+    bench = MedNasBench.load(args.table, tabulated=args.tabulated)
     if args.arch:
         record = bench.query(args.arch, args.task, args.target)
         out.print(_table(f"{args.task} · {args.target}", [record], args.budget_ms))
@@ -261,29 +292,54 @@ def run_search(args: argparse.Namespace) -> int:
     from mias.bench.strategies import run_strategy
 
     _check_json(args)
-    bench = MedNasBench.load(args.table)
+    if args.msd_root is not None and args.work is None:
+        from mias.errors import InputError
+
+        raise InputError(args.msd_root, "--msd-root is only read to train an off-table best",
+                         "add --work FOLDER, or leave out --msd-root")
+    if args.work is not None:
+        from mias.output_guard import check_work_folder
+
+        check_work_folder(args.work, inputs=[args.table, args.msd_root])
+    bench = MedNasBench.load(args.table, tabulated=args.tabulated)
     problem = table_problem(bench, args.task, args.target, args.budget_ms)
     evaluator = problem.evaluator
     t0 = time.perf_counter()
     result = run_strategy(args.strategy, problem, steps=args.steps, seed=args.seed)
     seconds = time.perf_counter() - t0
     best = result.best
+    trained = None
+    if best is not None and best.source == "surrogate" and args.work is not None:
+        from mias.bench.offtable import train_off_table
+
+        trained = train_off_table(bench, args.task, best.arch, args.work,
+                                  msd_root=args.msd_root)
     payload = {"task": args.task, "device": args.target, "steps": args.steps,
                "seed": args.seed, "seconds": seconds, "table_hits": evaluator.hits,
-               "surrogate_calls": evaluator.misses, "table": bench.citation(),
-               **result.to_dict()}
+               "surrogate_calls": evaluator.misses, "fallbacks": evaluator.fallbacks,
+               "table": bench.citation(), **result.to_dict(),
+               "best_trained": None if trained is None else
+               {k: trained[k] for k in ("metric", "metric_sd", "metric_by_seed",
+                                        "training_seeds", "train_steps") if k in trained}}
     _write_json(args.json, payload)
     out = _console()
     spent = (f"{result.evaluations} distinct architectures evaluated ({result.proposals} "
              f"proposed) in {seconds:.1f} s: {evaluator.hits} table lookups, "
-             f"{evaluator.misses} surrogate predictions")
+             f"{evaluator.misses} surrogate predictions ({evaluator.fallbacks} by the "
+             f"log-FLOPs fallback)")
     if best is None:
         out.print(f"{args.strategy}: no architecture met the budget; {spent}")
-    else:
-        out.print(f"{args.strategy} on {args.task} ({args.target}): best {best.metric:.3f} "
-                  f"({SOURCE_WORDS[best.source]}) at {best.latency_ms:.1f} ms, arch "
-                  f"{best.arch.id}; {spent}")
-        out.print(provenance_line(best.to_dict(), bench.citation()))
+        return 0
+    figure = f"{best.metric:.3f} ({SOURCE_WORDS[best.source]})"
+    if trained is not None:
+        figure = (f"{trained['metric']:.3f} (trained here with the table's schedule; the "
+                  f"surrogate guessed {best.metric:.3f})")
+    out.print(f"{args.strategy} on {args.task} ({args.target}): best {figure} at "
+              f"{best.latency_ms:.1f} ms, arch {best.arch.id}; {spent}")
+    if best.source == "surrogate" and trained is None:
+        out.print("the best is off the table: its figure is a guess; pass --work FOLDER to "
+                  "train it with the table's schedule")
+    out.print(provenance_line(best.to_dict(), bench.citation()))
     return 0
 
 
@@ -294,7 +350,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from mias.bench.protocol import Split, evaluate_protocol
 
     _check_json(args)
-    bench = MedNasBench.load(args.table)
+    bench = MedNasBench.load(args.table, tabulated=args.tabulated)
     split = Split() if not (args.seen or args.unseen) else \
         Split(tuple(args.seen or ()), tuple(args.unseen or ()))
     result = evaluate_protocol(bench, strategy=args.strategy, device=args.target,
