@@ -220,8 +220,12 @@ def provenance_line(record: dict[str, Any], citation: str) -> str:
     """What a printed answer rests on, in one line a reader can quote."""
     seeds = ", ".join(f"{k} {v}" for k, v in sorted(record["seeds"].items()))
     energy = record.get("energy_source")
-    basis = ("predicted by the surrogate fitted to rows" if record.get("source") == "surrogate"
-             else "rows")
+    predictor = record.get("predictor")
+    basis = "rows"
+    if record.get("source") == "surrogate":
+        basis = (f"predicted by the {predictor} fitted to rows" if predictor else
+                 "predicted by the surrogate (or its log-FLOPs fallback where it has not "
+                 "earned its answer) fitted to rows")
     return (f"provenance: {basis} trained on {record['data']} data, {record['train_steps']} "
             f"SGD steps, "
             f"seeds {seeds}; latency {record['latency_source']}"
