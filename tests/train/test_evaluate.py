@@ -108,6 +108,27 @@ def test_evaluate_needs_a_trained_model_and_the_data(hippo_prep, small_arch, tmp
         evaluate_run(run)
 
 
+def test_another_dataset_with_the_same_case_ids_is_refused(hippo_prep, hippo_raw, small_arch,
+                                                           tmp_path):
+    """Same case ids, same file names and shapes, other labels (another release of the
+    dataset, say): scoring against them would report a Dice of other structures."""
+    import nibabel as nib
+    import numpy as np
+
+    other = tmp_path / "other"
+    shutil.copytree(hippo_raw, other)
+    for path in (other / "labelsTr").glob("*.nii.gz"):
+        img = nib.load(path)
+        label = np.asarray(img.dataobj).copy()
+        label[label == 2] = 0
+        nib.save(nib.Nifti1Image(label, img.affine, img.header), path)
+    run = write_search_result(tmp_path / "run", hippo_prep, small_arch)
+    train_final(run)
+    with pytest.raises(InputError, match="not the one prepared"):
+        evaluate_run(run, data_root=other)
+    assert not (run / "eval").exists()
+
+
 def test_a_plain_evaluate_finds_the_data_prepare_was_given(hippo_prep, hippo_raw, small_arch,
                                                            tmp_path):
     """prepare → search → train → `mias evaluate RUN`, with no --data: the manifest says

@@ -57,6 +57,7 @@ class Evaluation:
         manifest = read_json(self.data.root / "manifest.json")
         plan = manifest["preprocessing"]
         self.pre = {c["case_id"]: _complete(c["preprocessing"], plan) for c in manifest["cases"]}
+        self.label_stats = {c["case_id"]: c.get("label_stats") for c in manifest["cases"]}
         self.held = [(cid, split) for split in ("val", "test")
                      for cid in self.data.splits.get(split, ())]
         self.device = torch_device(device)
@@ -67,7 +68,8 @@ class Evaluation:
         if self.task.kind == "segmentation":
             root = _data_root(manifest, data_root, self.data.root)
             for cid, _ in self.held:
-                case = load_original(root, self.data.records[cid], self.pre[cid], self.task)
+                case = load_original(root, self.data.records[cid], self.pre[cid], self.task,
+                                     self.label_stats[cid])
                 self.originals[cid] = case
                 self.inputs[cid] = network_input(case)
 

@@ -38,7 +38,10 @@ class OriginalCase:
 
 
 def load_original(root: Path, record: CaseRecord, pre: Mapping[str, Any],
-                  task: TaskSpec) -> OriginalCase:
+                  task: TaskSpec, label_stats: Mapping[str, Any] | None = None) -> OriginalCase:
+    """The held-out case `record` from the dataset folder `root`; with the `label_stats`
+    prepare recorded, a label file that is not the one prepared (same case id, another
+    dataset) is refused rather than scored."""
     paths = tuple(root / f for f in record.image_files)
     label_path = root / record.label_file if record.label_file else None
     if any(not p.is_file() for p in paths):
@@ -53,8 +56,22 @@ def load_original(root: Path, record: CaseRecord, pre: Mapping[str, Any],
         raise InputError(missing[0], "an original file of a held-out case is missing",
                          "pass the dataset folder that was prepared with --data DATA")
     loaded = load_case(SourceCase(record, paths, label_path), task.label_names)
+    if label_stats and loaded.label is not None:
+        _check_same_label(root, record.case_id, loaded.label, label_stats)
     return OriginalCase(record, dict(pre), loaded.image, loaded.label, loaded.affine,
                         tuple(float(s) for s in pre["spacing"]))
+
+
+def _check_same_label(root: Path, case_id: str, label: np.ndarray,
+                      stats: Mapping[str, Any]) -> None:
+    found = (int(label.size), int(np.count_nonzero(label > 0)))
+    recorded = (stats.get("total_voxels"), stats.get("foreground_voxels"))
+    if None not in recorded and found != recorded:
+        raise InputError(root, f"the label of held-out case {case_id} here is not the one "
+                         f"prepared ({found[0]} voxels, {found[1]} foreground; prepared: "
+                         f"{recorded[0]}, {recorded[1]}): this is another dataset with the "
+                         "same case ids", "pass the dataset folder that was prepared, with "
+                         "--data DATA")
 
 
 @functools.lru_cache(maxsize=4)

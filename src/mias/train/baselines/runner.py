@@ -122,7 +122,8 @@ def _scored(ev, name: str, result: TrainResult) -> tuple[list[dict[str, Any]], d
 def _train_originals(ev) -> dict[str, Any]:
     manifest = read_json(ev.data.root / "manifest.json")
     root = data_root(manifest, ev.data_root, ev.data.root)
-    return {cid: load_original(root, ev.data.records[cid], ev.pre[cid], ev.task)
+    return {cid: load_original(root, ev.data.records[cid], ev.pre[cid], ev.task,
+                               ev.label_stats[cid])
             for cid in ev.data.splits["train"]}
 
 
