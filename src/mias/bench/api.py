@@ -59,6 +59,12 @@ def _clean(value: Any) -> Any:
     return value
 
 
+def decode_json_columns(row: dict[str, Any]) -> dict[str, Any]:
+    """`row` with its JSON text columns (`JSON_COLUMNS`) parsed."""
+    return {k: json.loads(v) if k in JSON_COLUMNS and isinstance(v, str) else v
+            for k, v in row.items()}
+
+
 class MedNasBench:
     """A loaded benchmark table with its metadata."""
 
@@ -70,14 +76,12 @@ class MedNasBench:
         # Architecture.id hashes its JSON form (~1 ms); equal frozen dataclasses hash fast.
         self._by_arch: dict[tuple[str, Architecture], dict[str, Any]] = {}
         for record in frame.to_dict("records"):
-            row = {k: _clean(v) for k, v in record.items()}
-            for col in JSON_COLUMNS:
-                if isinstance(row.get(col), str):
-                    row[col] = json.loads(row[col])
+            row = decode_json_columns({k: _clean(v) for k, v in record.items()})
             self._rows[(row["task"], row["arch_id"])] = row
             arch = Architecture.from_dict(json.loads(row["arch"]))
             self._by_arch[(row["task"], arch)] = row
         self._surrogates: dict[str, Surrogate] = {}
+        self._off_tables: dict[str, OffTablePredictor] = {}
         self._models: dict[str, DeviceModel] = {}
         self._provenance: dict[tuple[str, str], dict[str, Any]] = {}
         self._by_task: dict[str, list[dict[str, Any]]] = {}
@@ -111,11 +115,8 @@ class MedNasBench:
         """The task's surrogate ensemble, fitted from the table's rows (deterministic: the
         first training seed of the build, 0 if the table records none)."""
         if task not in self._surrogates:
-            rows = self._task_rows(task)
-            archs = [Architecture.from_dict(json.loads(r["arch"])) for r in rows]
-            seed = first_seed(self.meta.get("seeds", {}).get("training"))
-            self._surrogates[task] = Surrogate.fit(self.space(task), archs,
-                                                   [r["metric"] for r in rows], seed=seed)
+            self._surrogates[task] = Surrogate.fit(self.space(task), self.archs(task),
+                                                   self._metrics(task), seed=self._fit_seed)
         return self._surrogates[task]
 
     def off_table(self, task: str) -> OffTablePredictor:
@@ -124,20 +125,22 @@ class MedNasBench:
         the log-FLOPs fallback otherwise. The held-out quality is the table's own, or
         (tables built before it recorded log-FLOPs τ) computed here from the task's rows."""
         if task not in self._off_tables:
-            rows = self._task_rows(task)
-            archs = [Architecture.from_dict(json.loads(r["arch"])) for r in rows]
-            metrics = [r["metric"] for r in rows]
+            archs, metrics = self.archs(task), self._metrics(task)
             quality = (self.meta.get("surrogate") or {}).get(task) or {}
             if "log_flops_tau" not in quality:
-                seed = first_seed(self.meta.get("seeds", {}).get("training"))
-                quality = held_out_quality(self.space(task), archs, metrics, seed=seed)
+                quality = held_out_quality(self.space(task), archs, metrics,
+                                           seed=self._fit_seed)
             self._off_tables[task] = OffTablePredictor(task, self.surrogate(task), quality,
                                                        archs, metrics)
         return self._off_tables[task]
 
-    @cached_property
-    def _off_tables(self) -> dict[str, OffTablePredictor]:
-        return {}
+    @property
+    def _fit_seed(self) -> int:
+        """The seed every reader fits the surrogate with: the build's first training seed."""
+        return first_seed(self.meta.get("seeds", {}).get("training"))
+
+    def _metrics(self, task: str) -> list[float]:
+        return [r["metric"] for r in self._task_rows(task)]
 
     def device_model(self, device: str) -> DeviceModel:
         """The latency model the table used for `device` (its LUT, else the roofline)."""

@@ -25,7 +25,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from mias import __version__
-from mias.bench.cells import CellJob, cached_row
+from mias.bench.cells import CellJob, cached_row, cell_jobs
 from mias.bench.efficiency import DeviceModel, cost_columns, device_models
 from mias.bench.fanout import run_cells
 from mias.bench.genotype import Genotype, lift, project, sample_genotype, space_ops
@@ -200,11 +200,10 @@ def build(config: BuildConfig, work: str | Path, out: str | Path, *,
                   for t, s in spaces.items()}
         designs, genotypes = every_design(spaces)
     settings = config.train.model_dump(mode="json")
-    jobs = [CellJob(task=t.name, prep=str(preps[t.name][0]), arch=a.to_dict(), arch_id=a.id,
-                    genotype_id=g, settings=settings, seed=s, lesion=t.lesion,
-                    min_voxels=config.detection_min_voxels,
-                    path=str(work / "cells" / t.name / a.id / f"seed{s}.json"))
-            for t in tasks for a, g in designs[t.name] for s in config.train_seeds]
+    jobs = [job for t in tasks for a, g in designs[t.name]
+            for job in cell_jobs(task=t.name, prep=preps[t.name][0], arch=a, genotype_id=g,
+                                 settings=settings, seeds=config.train_seeds, lesion=t.lesion,
+                                 min_voxels=config.detection_min_voxels, work=work)]
     rows: dict[tuple[str, str, int], dict[str, Any]] = {}
     for job in jobs:
         row = cached_row(job)

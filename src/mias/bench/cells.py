@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from mias.atomic import read_json, write_json
+from mias.space import Architecture
 
 CELL_SCHEMA_VERSION = 3  # 2: nnU-Net's convention for empty structures; 3: per-epoch curve
 
@@ -46,6 +47,18 @@ class CellJob:
                               "lesion": self.lesion, "min_voxels": self.min_voxels,
                               "schema": CELL_SCHEMA_VERSION}, sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def cell_jobs(*, task: str, prep: Path, arch: Architecture, genotype_id: str,
+              settings: dict[str, Any], seeds: list[int], lesion: str | None,
+              min_voxels: int, work: Path) -> list[CellJob]:
+    """One job per training seed of `arch` on `task`, cached at
+    `work/cells/TASK/ARCH_ID/seedS.json` (the layout the build and later trainings share)."""
+    return [CellJob(task=task, prep=str(prep), arch=arch.to_dict(), arch_id=arch.id,
+                    genotype_id=genotype_id, settings=settings, seed=s, lesion=lesion,
+                    min_voxels=min_voxels,
+                    path=str(work / "cells" / task / arch.id / f"seed{s}.json"))
+            for s in seeds]
 
 
 def cached_row(job: CellJob) -> dict[str, Any] | None:

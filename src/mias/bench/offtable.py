@@ -9,13 +9,12 @@ a second request trains nothing.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
-from mias.bench.api import JSON_COLUMNS, MedNasBench
+from mias.bench.api import MedNasBench, decode_json_columns
 from mias.bench.builder import prepared_sha256
-from mias.bench.cells import CellJob, cached_row
+from mias.bench.cells import cached_row, cell_jobs
 from mias.bench.fanout import run_cells
 from mias.bench.genotype import lift
 from mias.bench.prep import prepare_task
@@ -34,10 +33,10 @@ def train_off_table(bench: MedNasBench, task: str, arch: Architecture, work: str
         return bench.query(arch, task, bench.devices()[0]) | {"trained_here": False}
     space = bench.space(task)
     space.check(arch)
-    meta, info = bench.meta, bench.meta["tasks"][task]
+    meta, info, bench_task = bench.meta, bench.meta["tasks"][task], get_task(task)
     config = meta["config"]
     work = Path(work)
-    prep, _ = prepare_task(get_task(task), work, msd_root=None if msd_root is None else
+    prep, _ = prepare_task(bench_task, work, msd_root=None if msd_root is None else
                            Path(msd_root), cases=int(config["cases"]), seed=int(config["seed"]))
     recorded = info.get("prepared_sha256")
     if recorded is None or prepared_sha256(prep) != recorded:
@@ -45,17 +44,13 @@ def train_off_table(bench: MedNasBench, task: str, arch: Architecture, work: str
                          "trained on" + ("" if recorded else " (the table records no checksum)"),
                          "give the --work / --msd-root the table was built with, or rebuild "
                          "the table with this mias")
-    seeds = meta["seeds"]["training"]
-    jobs = [CellJob(task=task, prep=str(prep), arch=arch.to_dict(), arch_id=arch.id,
-                    genotype_id=lift(space, arch).id, settings=dict(meta["schedule"]), seed=s,
-                    lesion=get_task(task).lesion, min_voxels=int(config["detection_min_voxels"]),
-                    path=str(work / "cells" / task / arch.id / f"seed{s}.json"))
-            for s in (seeds if isinstance(seeds, list) else [seeds])]
+    jobs = cell_jobs(task=task, prep=prep, arch=arch, genotype_id=lift(space, arch).id,
+                     settings=dict(meta["schedule"]), seeds=meta["seeds"]["training"],
+                     lesion=bench_task.lesion, min_voxels=int(config["detection_min_voxels"]),
+                     work=work)
     rows = {j.seed: r for j in jobs if (r := cached_row(j)) is not None}
     todo = [j for j in jobs if j.seed not in rows]
     run_cells(todo, backend=backend, workers=workers,
               done=lambda job, row: rows.__setitem__(job.seed, row))
-    merged = merge_seeds(list(rows.values()))
-    decoded = {k: json.loads(v) if k in JSON_COLUMNS and isinstance(v, str) else v
-               for k, v in merged.items()}
-    return decoded | {"source": "trained", "trained_here": True}
+    merged = decode_json_columns(merge_seeds(list(rows.values())))
+    return merged | {"source": "trained", "trained_here": True}
