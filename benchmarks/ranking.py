@@ -20,6 +20,12 @@ ranking after a short training, not at convergence.
 
     .venv/bin/python benchmarks/ranking.py [--archs 30] [--truth-seeds 3] \
         [--work /tmp/mias-bench-ranking]
+    .venv/bin/python benchmarks/ranking.py --judge DIR/tau.json [--name ranking-long] \
+        [--summary-only]
+
+The second form judges a rank already run (e.g. `mias rank ... --config
+benchmarks/ranking-long.yaml`, the search's budget, with every MIAS variant): each MIAS
+variant's targets, written to results/NAME.json beside a copy of its tau.json and tau.png.
 """
 
 from __future__ import annotations
@@ -65,13 +71,13 @@ def standalone_job_s(run: Path) -> float:
     return sum(seconds) / len(seconds)
 
 
-def targets(tau: dict[str, Any]) -> dict[str, Any]:
+def targets(tau: dict[str, Any], sampler: str = "mias") -> dict[str, Any]:
     """Issue 18's acceptance, judged on one tau.json: the protocol's floors, MIAS (the
-    search's settings) against FairNAS with the paired CI, against 0.8 × the ceiling, and
-    above every trivial reference ranking."""
+    search's settings, or another MIAS variant) against FairNAS with the paired CI, against
+    0.8 × the ceiling, and above every trivial reference ranking."""
     p = tau["protocol"]
-    mias_tau = tau["samplers"]["mias"]["final"]["tau"]
-    pair = tau["comparisons"].get("mias-fairnas")
+    mias_tau = tau["samplers"][sampler]["final"]["tau"]
+    pair = tau["comparisons"].get(f"{sampler}-fairnas")
     retest = tau["standalone"]["retest"]
     top = retest["ceiling"]["tau"] if retest else None
     refs = {name: {"tau": r["tau"], "met": mias_tau > r["tau"]}
@@ -83,6 +89,7 @@ def targets(tau: dict[str, Any]) -> dict[str, Any]:
                      "validation_cases": p["validation_cases"],
                      "validation_cases_met": p["validation_cases"] >= MIN_VAL_CASES,
                      "equal_path_updates": p["supernet"]["path_updates_equal"]},
+        "sampler": sampler, "tau": mias_tau,
         "mias_vs_fairnas": None if pair is None else {
             "delta_tau": pair["delta_tau"], "ci": pair["ci"], "met": pair["delta_tau"] >= 0,
             "ci_above_0": pair["ci"][0] > 0},
@@ -113,6 +120,35 @@ def copied(tau: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def judge(tau_json: Path, name: str, copy: bool = True) -> int:
+    """Judge a finished rank (e.g. one run with `ranking-long.yaml`): every MIAS variant's
+    targets, the finals and what the README reads (diagnostics of the last epoch; every
+    epoch's are in the tau.json), to results/NAME.json; with `copy`, its tau.json and
+    tau.png copied beside it."""
+    tau = json.loads(tau_json.read_text())
+    variants = [n for n in tau["samplers"] if n.startswith("mias")]
+    finals = {n: e["final"] for n, e in tau["samplers"].items()}
+    judged = {n: targets(tau, n) for n in variants}
+    summary = copied(tau)
+    summary["diagnostics"] = {n: epochs[-1:] for n, epochs in summary["diagnostics"].items()}
+    write_json(RESULTS / f"{name}.json", {
+        "schema_version": 1, "judged": str(tau_json), "protocol": tau["protocol"],
+        "descriptions": {n: e["description"] for n, e in tau["samplers"].items()},
+        "final": finals, "ground_truth_retest": tau["standalone"]["retest"],
+        "comparisons": tau["comparisons"],
+        "per_epoch_tau": {n: [e["tau"] for e in entry["epochs"]]
+                          for n, entry in tau["samplers"].items()},
+        **summary, "targets": judged})
+    if copy:
+        shutil.copyfile(tau_json, RESULTS / f"{name}-tau.json")
+        shutil.copyfile(tau_json.with_name("tau.png"), RESULTS / f"{name}-tau.png")
+    print(json.dumps({n: {"tau": t["tau"], "vs_fairnas": t["mias_vs_fairnas"]["met"],
+                          "vs_ceiling": t["mias_vs_ceiling"]["met"],
+                          "vs_references": t["mias_vs_references"]["met"]}
+                      for n, t in judged.items()}, indent=2))
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--archs", type=int, default=MIN_ARCHS)
@@ -124,7 +160,15 @@ def main() -> int:
                         help="standalone trainings per architecture (their split-half "
                         "reliability gives the ceiling)")
     parser.add_argument("--work", type=Path, default=Path("/tmp/mias-bench-ranking"))
+    parser.add_argument("--judge", type=Path, metavar="TAU_JSON",
+                        help="judge a finished rank's tau.json instead of running one")
+    parser.add_argument("--name", default="ranking-long",
+                        help="with --judge: results/NAME.json, NAME-tau.json, NAME-tau.png")
+    parser.add_argument("--summary-only", action="store_true",
+                        help="with --judge: write NAME.json only, no copy of tau.json/png")
     args = parser.parse_args()
+    if args.judge is not None:
+        return judge(args.judge, args.name, copy=not args.summary_only)
     work = args.work
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)

@@ -21,7 +21,7 @@ beside it); at a quarter of DynUNet's latency, found Dice ≥ DynUNet's − 0.02
 
     .venv/bin/python benchmarks/tradeoff.py [--tasks hippocampus] [--eps 0.1 0.4 1.6]
         [--budgets 4] [--controls 5] [--preset demo] [--target rpi3] [--work DIR]
-        [--collect] [--recheck] [--only POINT ...]
+        [--race-steps N] [--update] [--collect] [--recheck] [--only POINT ...]
 """
 
 from __future__ import annotations
@@ -66,8 +66,13 @@ def run_point(name: str, prep: Path, data: Path, work: Path, args: argparse.Name
                                                                        else [])],
                                               "random_control": args.controls},
                                  "train": {"time_budget_min": None}}
+    search: dict[str, Any] = {}
     if eps_lat is not None:
-        overrides["search"] = {"eps_lat": eps_lat}
+        search["eps_lat"] = eps_lat
+    if args.race_steps is not None:
+        search["race_steps"] = args.race_steps
+    if search:
+        overrides["search"] = search
     config.write_text(yaml.safe_dump(overrides), encoding="utf-8")
     seconds: dict[str, float] = {}
     if not (run / "search" / "result.json").is_file():
@@ -315,7 +320,9 @@ def run_task(task: str, work: Path, args: argparse.Namespace) -> dict[str, Any]:
                                                  eps_lat=j.get("eps_lat"),
                                                  budget=j.get("budget")), jobs))
     points = [first, *early, *rest]
-    out = {"task": task, "points": points, "unet": unet, "judged": judge(points, unet),
+    race = read_json(work / task / name / "search" / "result.json")["config"]["search"]
+    out = {"task": task, "race_steps": race["race_steps"], "points": points, "unet": unet,
+           "judged": judge(points, unet),
            "nnunet": "not installed here (pip install .[nnunet]): not in this sweep"}
     if args.collect:
         out["points_not_run"] = missing
@@ -337,6 +344,11 @@ def main() -> int:
                    help="for points whose controls were trained with the preset's recipe "
                    "(runs made before baselines shared the found network's), also train the "
                    "found network with that recipe and compare like with like")
+    p.add_argument("--race-steps", type=int, metavar="N",
+                   help="the depth race's steps per network (default: the preset's)")
+    p.add_argument("--update", action="store_true",
+                   help="replace only these tasks' results in the existing --out JSON, "
+                   "keeping the other tasks' (each task records its own race_steps)")
     p.add_argument("--collect", action="store_true",
                    help="with --work: write the JSON from the points finished there, run "
                    "nothing new, and list the points not run")
@@ -358,6 +370,9 @@ def main() -> int:
     for r in results:
         plot(r["task"], r["points"], r["unet"], args.target,
              args.out.with_name(f"{args.out.stem}-{r['task']}.png"))
+    if args.update and args.out.is_file():
+        done = {r["task"] for r in results}
+        results = [r for r in read_json(args.out)["results"] if r["task"] not in done] + results
     write_json(args.out, {"schema_version": 1, "preset": args.preset, "target": args.target,
                           "cases": args.cases, "seed": args.seed, "eps": args.eps,
                           "controls": args.controls,

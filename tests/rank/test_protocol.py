@@ -30,6 +30,20 @@ def test_the_eps0_variant_needs_an_accuracy_objective(rank_prep, tmp_path):
              workers=1)
 
 
+def test_a_variant_that_does_not_fit_the_preset_is_refused_before_any_work(rank_prep, tmp_path,
+                                                                           capsys):
+    from mias.cli.main import main
+
+    out = tmp_path / "o"
+    config = tmp_path / "k3.yaml"
+    config.write_text("search: {paths_per_step: 3}\n")
+    rc = main(["rank", str(rank_prep), "--out", str(out), "--archs", "4", "--samplers",
+               "mias,mias-sandwich", "--config", str(config), "--backend", "pool"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "mias-sandwich" in err and "paths_per_step must be >= 4" in err
+    assert not out.exists()
+
+
 def test_min_val_cases_is_validated():
     with pytest.raises(ValueError, match="min_val_cases"):
         RankSettings(min_val_cases=0)

@@ -21,6 +21,7 @@ from mias.rank.trainer import (
 )
 from mias.search.api import load_latency
 from mias.search.evaluator import PathScore
+from mias.search.pruning import apply_drops
 from mias.search.state import all_layers, arch_indices, layer_depth
 from mias.search.supernet_evaluator import SupernetEvaluator
 from mias.train.data import PreparedData
@@ -51,7 +52,8 @@ def _stub(engine, metric=lambda step, arch: 0.5, loss=lambda arch: 1.0) -> list[
     trained: list[list] = []
     evaluator = engine.supernet_evaluator
 
-    def train_paths(archs, optimizer):
+    def train_paths(archs, optimizer, teacher=None):
+        assert teacher is None or teacher == archs[0]
         trained.append(list(archs))
         return [1.0] * len(archs)
 
@@ -93,6 +95,51 @@ def test_every_sampler_trains_the_same_number_of_paths(data, tiny_rank_preset):
     assert steps["fairnas"] == 2 * math.ceil(6 / m) < steps["spos"] == steps["mias"] == 6
     assert _engine(data, search, "mias-eps0").settings.eps_lat == 0.0
     assert _engine(data, search, "mias").settings.eps_lat == search.eps_lat > 0
+
+
+def test_supernet_training_variants_spend_the_same_budget(data, tiny_rank_preset):
+    """The few-shot, sandwich and explore variants train as many paths as the others; a
+    sandwich step starts with the largest path, a few-shot step (once split) keeps to one
+    depth; the baselines stay one-shot whatever the preset asks."""
+    search = _search(tiny_rank_preset, paths_per_step=4, steps_per_epoch=3, epochs=2,
+                     few_shot=True, sandwich=True)
+    variants = ("mias", "mias-fewshot", "mias-sandwich", "mias-fewshot-sandwich",
+                "mias-explore", "spos", "fairnas")
+    fair = _search(tiny_rank_preset, paths_per_step=4, steps_per_epoch=3, epochs=2)
+    updates = {}
+    for sampler in variants:
+        engine = _engine(data, search, sampler)
+        s = engine.settings
+        expected = {"mias": (True, True, 0.0), "mias-fewshot": (True, False, 0.5),
+                    "mias-sandwich": (False, True, 0.0), "mias-fewshot-sandwich": (True, True, 0.5),
+                    "mias-explore": (True, True, 0.0), "mias-fair": (True, True, 0.0)}
+        assert (s.few_shot, s.sandwich, s.few_shot_split) == expected.get(
+            sampler, (False, False, 0.0)), sampler
+        assert s.explore == (0.5 if sampler == "mias-explore" else 0.0), sampler
+        assert s.fair_paths == (2 if sampler == "mias-fair" else 0), sampler
+        trained = _stub(engine)
+        st, _ = _train(engine)
+        updates[sampler] = sum(map(len, trained))
+        split = engine.split_step if s.few_shot else len(trained)
+        if s.few_shot:  # 6 steps: split at the first, or half-way
+            assert split == (3 if s.few_shot_split else 0), sampler
+        assert all(len({a.depth for a in step}) == 1 for step in trained[split:]), sampler
+        for i, step in enumerate(trained if s.sandwich else []):
+            alive = st.mask.alive_depths()
+            d = data.space.depths.index(step[0].depth)
+            mask = (apply_drops(st.mask, "depth", [e for e in alive if e != d])
+                    if i >= split else st.mask)
+            assert step[:2] == [engine.extreme(mask, slowest=True),
+                                engine.extreme(mask, slowest=False)], sampler
+        if sampler in ("spos", "fairnas"):
+            assert len({a.depth for step in trained for a in step}) > 1
+    assert set(updates.values()) == {2 * 3 * 4}
+    engine = _engine(data, fair, "mias-fair")  # with sandwich too, K = 4 has no room left
+    trained = _stub(engine)
+    _train(engine)
+    assert sum(map(len, trained)) == 2 * 3 * 4 and engine.settings.fair_paths == 2
+    with pytest.raises(ValueError, match="sandwich"):
+        _engine(data, _search(tiny_rank_preset, paths_per_step=3), "mias-sandwich")
 
 
 def test_rank_supernets_average_a_steps_gradients_where_the_search_sums_them(

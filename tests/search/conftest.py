@@ -9,6 +9,9 @@ import pytest
 from mias.data.prepare import PrepareConfig, prepare
 from mias.data.synth import synthesize
 from mias.presets import load_preset
+from mias.records import TaskSpec
+from mias.space import BlockChoice, SearchSpace
+from mias.space.geometry import plan_stages
 
 TINY = {
     "search": {"epochs": 3, "steps_per_epoch": 4, "batch": 2, "patch_voxels": 4096,
@@ -52,3 +55,18 @@ def tiny_brain_prep(tmp_path_factory) -> Path:
 @pytest.fixture
 def tiny_preset():
     return load_preset("demo", overrides=TINY)
+
+
+@pytest.fixture
+def two_depths() -> SearchSpace:
+    """Depths 1 and 2, 2D 16×16: two plain-convolution widths per layer."""
+    def conv(width: int) -> BlockChoice:
+        return BlockChoice(op="conv", kernel=(3, 3), width=width)
+
+    task = TaskSpec(kind="segmentation", spatial_dims=2, in_channels=1, input_shape=(16, 16),
+                    num_classes=2, label_names=("background", "lesion"), modality="CT",
+                    spacing=(1.0, 1.0))
+    return SearchSpace(task=task, stem_width=4, depths=(1, 2),
+                       stages=tuple(plan_stages(task.input_shape, task.spacing, 2)),
+                       encoder=((conv(4), conv(8)), (conv(8), conv(16)), (conv(8), conv(16))),
+                       decoder=((conv(4), conv(8)), (conv(8), conv(16))))

@@ -85,6 +85,31 @@ def test_resume_after_a_crash_gives_the_same_result(tiny_prep, tiny_preset, tmp_
     assert c == a and c["race"] is not None
 
 
+def test_every_supernet_option_together_resumes_exactly_and_saves_its_supernet(tiny_prep,
+                                                                         tiny_preset, tmp_path):
+    import torch
+
+    preset = tiny_preset.model_copy(update={"search": tiny_preset.search.model_copy(
+        update={"few_shot": True, "few_shot_split": 0.4, "sandwich": True,
+                "fair_paths": 1, "paths_per_step": 5})})
+    clean = search(tiny_prep, tmp_path / "a", target="rpi3", preset=preset, device="cpu")
+
+    def crash(step, row):
+        if step == 8:  # after the split at step 5 (0.4 of 12), before the end
+            raise RuntimeError("simulated crash")
+
+    with pytest.raises(RuntimeError, match="simulated"):
+        search(tiny_prep, tmp_path / "b", target="rpi3", preset=preset, device="cpu",
+               on_step=crash)
+    resumed = search(tiny_prep, tmp_path / "b", target="rpi3", preset=preset, device="cpu")
+    a, b = _result(clean.parent), _result(resumed.parent)
+    a.pop("prep"), b.pop("prep")
+    assert a == b and a["config"]["search"]["few_shot"] and a["config"]["search"]["sandwich"]
+    assert all(row["paths"] == 5 for row in a["history"][:4])
+    saved = torch.load(clean / "supernet.pt", weights_only=True)
+    assert saved["few_shot"] and any(k.startswith("parts.") for k in saved["state_dict"])
+
+
 def test_budget_is_honoured(tiny_prep, tiny_preset, tmp_path):
     from mias.search.api import load_latency
     from mias.search.controller import MiasSearch

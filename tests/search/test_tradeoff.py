@@ -66,7 +66,8 @@ class ExactTable(Evaluator):
     def score(self, archs: Sequence[Architecture]) -> list[PathScore]:
         return [PathScore(a, self.value(a), 1.0 - self.value(a)) for a in archs]
 
-    def step(self, archs: Sequence[Architecture], step: int) -> list[PathScore]:
+    def step(self, archs: Sequence[Architecture], step: int,
+             teacher: Architecture | None = None) -> list[PathScore]:
         return self.score(archs)
 
 
@@ -222,7 +223,8 @@ class Learning(ExactTable):
     def __init__(self, rate: float, until: int) -> None:
         self.rate, self.until, self.now = rate, until, 0
 
-    def step(self, archs: Sequence[Architecture], step: int) -> list[PathScore]:
+    def step(self, archs: Sequence[Architecture], step: int,
+             teacher: Architecture | None = None) -> list[PathScore]:
         self.now = step
         lift = self.rate * min(step, self.until)
         return [PathScore(a, self.value(a) + lift, 1.0 - self.value(a) - lift) for a in archs]
@@ -258,7 +260,8 @@ class LateLearning(Learning):
         super().__init__(rate, until)
         self.start = start
 
-    def step(self, archs: Sequence[Architecture], step: int) -> list[PathScore]:
+    def step(self, archs: Sequence[Architecture], step: int,
+             teacher: Architecture | None = None) -> list[PathScore]:
         lift = self.rate * min(max(step - self.start, 0), self.until - self.start)
         return [PathScore(a, self.value(a) + lift, 1.0 - self.value(a) - lift) for a in archs]
 
@@ -266,7 +269,8 @@ class LateLearning(Learning):
 class AtChance(Learning):
     """Weights that never learn: every path scores chance."""
 
-    def step(self, archs: Sequence[Architecture], step: int) -> list[PathScore]:
+    def step(self, archs: Sequence[Architecture], step: int,
+             teacher: Architecture | None = None) -> list[PathScore]:
         return [PathScore(a, 0.02, 1.0) for a in archs]
 
 
@@ -308,7 +312,8 @@ class SharedBatchNoise(Learning):
         super().__init__(rate=0.1, until=60)
         self.rng = np.random.default_rng(3)
 
-    def step(self, archs: Sequence[Architecture], step: int) -> list[PathScore]:
+    def step(self, archs: Sequence[Architecture], step: int,
+             teacher: Architecture | None = None) -> list[PathScore]:
         shift = float(self.rng.uniform(-2.0, 2.0))
         return [PathScore(s.arch, s.metric + shift, s.loss - shift)
                 for s in super().step(archs, step)]
@@ -328,18 +333,6 @@ def test_pruning_compares_the_paths_of_a_step_so_its_batch_noise_cancels(space):
         ExactTable().value(a) for a in all_archs(space)))
 
 
-@pytest.fixture
-def two_depths() -> SearchSpace:
-    """Depths 1 and 2, 2D 16×16: two widths per layer."""
-    task = TaskSpec(kind="segmentation", spatial_dims=2, in_channels=1, input_shape=(16, 16),
-                    num_classes=2, label_names=("background", "lesion"), modality="CT",
-                    spacing=(1.0, 1.0))
-    return SearchSpace(task=task, stem_width=4, depths=(1, 2),
-                       stages=tuple(plan_stages(task.input_shape, task.spacing, 2)),
-                       encoder=((conv(4), conv(8)), (conv(8), conv(16)), (conv(8), conv(16))),
-                       decoder=((conv(4), conv(8)), (conv(8), conv(16))))
-
-
 class SharedWeightsFavourDepthOne(ExactTable):
     """Trained alone, depth 2 is better by 0.1; on shared weights (`step`) depth 1 looks
     better by 0.2, as a supernet's fastest-learning depth does."""
@@ -347,7 +340,8 @@ class SharedWeightsFavourDepthOne(ExactTable):
     def value(self, arch: Architecture) -> float:
         return 0.3 + 0.05 * math.log2(arch.encoder[0].width / 4) + 0.1 * (arch.depth == 2)
 
-    def step(self, archs: Sequence[Architecture], step: int) -> list[PathScore]:
+    def step(self, archs: Sequence[Architecture], step: int,
+             teacher: Architecture | None = None) -> list[PathScore]:
         return [PathScore(a, self.value(a) + 0.3 * (a.depth == 1), 0.0) for a in archs]
 
     def race(self, archs: Sequence[Architecture], steps: int) -> list[PathScore]:
@@ -410,7 +404,8 @@ class CapacityPays(SharedWeightsFavourDepthOne):
     def value(self, arch: Architecture) -> float:
         return 0.1 * (arch.depth == 2) + 0.02 * self.capacity(arch)
 
-    def step(self, archs: Sequence[Architecture], step: int) -> list[PathScore]:
+    def step(self, archs: Sequence[Architecture], step: int,
+             teacher: Architecture | None = None) -> list[PathScore]:
         return [PathScore(a, self.value(a) - 0.05 * self.capacity(a), 0.0) for a in archs]
 
 

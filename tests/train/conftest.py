@@ -58,7 +58,8 @@ def small_arch(hippo_data):
 
 
 def write_search_result(run: Path, prep: Path, arch, *, train: dict | None = None,
-                        evaluate: dict | None = None, supernet_seed: int | None = None) -> Path:
+                        evaluate: dict | None = None, supernet_seed: int | None = None,
+                        few_shot: bool = False) -> Path:
     """A hand-made `RUN/search/result.json` (and optionally `supernet.pt`), shaped as the
     search writes them, so training and evaluation are tested without running a search."""
     from mias.atomic import write_json
@@ -78,10 +79,10 @@ def write_search_result(run: Path, prep: Path, arch, *, train: dict | None = Non
                     "model": "roofline(rpi3)"},
         "pareto": [], "pruning_log": [], "history": []})
     if supernet_seed is not None:
-        from mias.space import Supernet
+        from mias.space import build_supernet
 
         space = PreparedData.load(prep).space
-        net = Supernet(space, seed=supernet_seed)
+        net = build_supernet(space, seed=supernet_seed, few_shot=few_shot)
         torch.save({"state_dict": net.state_dict(), "space": space.to_dict(),
-                    "seed": supernet_seed}, run / "search" / "supernet.pt")
+                    "seed": supernet_seed, "few_shot": few_shot}, run / "search" / "supernet.pt")
     return run

@@ -8,7 +8,7 @@ import torch
 from mias.atomic import read_json
 from mias.cli.main import main
 from mias.errors import InputError
-from mias.space import Supernet
+from mias.space import build_supernet
 from mias.train.final import train_final
 from mias.train.model_file import ModelFile
 
@@ -67,14 +67,16 @@ def test_restart_discards_the_interrupted_training(hippo_prep, small_arch, tmp_p
     assert read_json(out / "metrics.json").get("resumed_at") is None
 
 
-def test_inherited_init_starts_from_the_supernet(hippo_prep, small_arch, tmp_path):
+@pytest.mark.parametrize("few_shot", [False, True])
+def test_inherited_init_starts_from_the_supernet(hippo_prep, small_arch, tmp_path, few_shot):
     run = write_search_result(tmp_path / "run", hippo_prep, small_arch, supernet_seed=7,
                               train={"epochs": 1, "steps_per_epoch": 1, "lr": 1e-12,
-                                     "momentum": 0.0, "weight_decay": 0.0})
+                                     "momentum": 0.0, "weight_decay": 0.0},
+                              few_shot=few_shot)
     out = train_final(run, init="inherited")
     trained = ModelFile.load(out / "model.pt").state_dict
-    inherited = Supernet(ModelFile.load(out / "model.pt").space, seed=7).materialize(
-        small_arch).state_dict()
+    inherited = build_supernet(ModelFile.load(out / "model.pt").space, seed=7,
+                               few_shot=few_shot).materialize(small_arch).state_dict()
     assert all(torch.allclose(trained[k].float(), inherited[k].float(), atol=1e-6)
                for k in inherited if not k.endswith("num_batches_tracked")
                and "running" not in k)

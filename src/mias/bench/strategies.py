@@ -57,7 +57,8 @@ class SourcedEvaluator(Evaluator):
     def score(self, archs: Sequence[Architecture]) -> list[PathScore]:
         return [PathScore(a, m, 1.0 - m) for a, m in ((a, self.value(a)) for a in archs)]
 
-    def step(self, archs: Sequence[Architecture], step: int) -> list[PathScore]:
+    def step(self, archs: Sequence[Architecture], step: int,
+             teacher: Architecture | None = None) -> list[PathScore]:
         """Nothing to train: a step is a lookup."""
         return self.score(archs)
 
@@ -262,7 +263,8 @@ class _Recording(Evaluator):
         return [PathScore(t.arch, t.metric, 1.0 - t.metric)
                 for t in map(self.problem.trial, archs)]
 
-    def step(self, archs: Sequence[Architecture], step: int) -> list[PathScore]:
+    def step(self, archs: Sequence[Architecture], step: int,
+             teacher: Architecture | None = None) -> list[PathScore]:
         return self.score(archs)
 
 

@@ -41,7 +41,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="architectures to rank (default: 20, at least 4)")
     p.add_argument("--samplers", type=_samplers, default=DEFAULT_SAMPLERS, metavar="LIST",
                    help="comma-separated among mias (the search's settings), mias-eps0 (the "
-                   "same with eps_lat 0: the accuracy signal alone), fairnas, spos "
+                   "same with eps_lat 0: the accuracy signal alone), mias-fewshot (one "
+                   "sub-supernet per depth), mias-sandwich (sandwich rule with in-place "
+                   "distillation), mias-fewshot-sandwich (both), mias-explore (half of "
+                   "every draw uniform), mias-fair (half of every step strict-fair), "
+                   "fairnas, spos "
                    "(default: mias,fairnas,spos)")
     p.add_argument("--preset", default="demo",
                    help="budgets: `train` for each standalone training, `search` for each "

@@ -113,7 +113,55 @@ class SearchSettings(_Strict):
                             "decided on whole-volume validation (0: the supernet's scores "
                             "decide, as in the paper). Weight sharing favours the depth whose "
                             "shared weights learn fastest, not the one that trains best")
+    explore: float = Field(0.0, ge=0, le=1, description="share of uniform sampling mixed "
+                           "into the learned distribution, (1 - explore) * p + explore * "
+                           "uniform over the alive candidates, for sampling, REINFORCE and "
+                           "the expected latencies alike: no alive candidate is drawn less "
+                           "often than explore / alive, so the shared weights of the ones the "
+                           "distribution has left behind do not go stale")
+    fair_paths: int = Field(0, ge=0, description="paths of each step dealt by FairNAS's "
+                            "strict-fair rotation instead of drawn from the distribution: "
+                            "over each rotation every alive candidate of every layer is "
+                            "trained equally often, however the distribution concentrates; "
+                            "they train the shared weights and are scored, but do not step "
+                            "the distribution (REINFORCE is on-policy)")
+    few_shot: bool = Field(False, description="one sub-supernet per depth (few-shot NAS "
+                           "split by depth): no weight is shared across depths, and each step "
+                           "trains the paths of one depth, the alive depths taken in turn, so "
+                           "every depth's weights get the same share of the steps whatever the "
+                           "distribution prefers; the distribution learns the layers, the "
+                           "pruning and the race decide the depth")
+    few_shot_split: float = Field(0.0, ge=0, lt=1, description="under few_shot, the share of "
+                                  "the steps trained one-shot before the supernet is split by "
+                                  "depth, each sub-supernet starting from the one-shot weights "
+                                  "(few-shot NAS); 0: split from the first step")
+    sandwich: bool = Field(False, description="sandwich rule: each step trains the largest "
+                           "and the smallest path the space (under few_shot: the step's "
+                           "depth) still allows beside paths_per_step - 2 sampled ones, and "
+                           "every other path also learns the largest's output (in-place "
+                           "distillation); only the sampled paths step the distribution")
+    distill_weight: float = Field(1.0, ge=0, description="weight of the in-place "
+                                  "distillation term (KL divergence to the largest path's "
+                                  "class probabilities; squared error for regression) added "
+                                  "to a path's task loss under the sandwich rule")
     hpo: HpoSettings = HpoSettings()
+
+    @model_validator(mode="after")
+    def _split_needs_few_shot(self) -> SearchSettings:
+        if self.few_shot_split > 0 and not self.few_shot:
+            raise ValueError("few_shot_split splits a few-shot supernet: set few_shot: true, "
+                             "or drop few_shot_split")
+        return self
+
+    @model_validator(mode="after")
+    def _room_for_sampled_paths(self) -> SearchSettings:
+        fixed = 2 * self.sandwich + self.fair_paths
+        if fixed and self.paths_per_step < fixed + 2:
+            raise ValueError(f"paths_per_step must be >= {fixed + 2}: the sandwich rule's "
+                             "largest and smallest path and the fair_paths take "
+                             f"{fixed}, and at least 2 sampled ones are needed for the "
+                             "distribution's step to compare")
+        return self
 
     @model_validator(mode="after")
     def _some_objective(self) -> SearchSettings:

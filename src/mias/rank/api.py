@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pydantic import ValidationError
 
 from mias import __version__
 from mias.atomic import resumable_dir, write_json
@@ -30,7 +31,12 @@ from mias.presets import Preset
 from mias.rank.draw import Drawn, stratified_draw
 from mias.rank.jobs import STANDALONE, SUPERNET, Job, run_job, standalone_name
 from mias.rank.plots import tau_png
-from mias.rank.settings import SAMPLER_DESCRIPTIONS, SAMPLER_REGISTRY, RankSettings
+from mias.rank.settings import (
+    SAMPLER_DESCRIPTIONS,
+    SAMPLER_REGISTRY,
+    RankSettings,
+    ranking_settings,
+)
 from mias.rank.stats import agreement, ceiling, paired_difference, tied, within_groups
 from mias.space.cost import network_flops, network_params
 
@@ -134,6 +140,13 @@ def check_protocol(data, preset: Preset, settings: RankSettings) -> None:
         raise InputError(None, "the sampler mias-eps0 sets eps_lat to 0 and the preset's "
                          "eps_ce is 0 too: its distribution would have no objective",
                          "give search.eps_ce > 0 in --config, or drop mias-eps0")
+    for name in settings.samplers:
+        try:
+            ranking_settings(preset.search, name)
+        except ValidationError as exc:
+            raise InputError(None, f"the sampler {name} does not fit the preset's search "
+                             f"settings: {exc.errors()[0]['msg']}",
+                             f"change search settings in --config, or drop {name}") from exc
 
 
 def _finite(values: list[float]) -> list[float]:
@@ -285,7 +298,7 @@ def compare_samplers(finals: dict[str, list[float]], truth: list[float],
                      stat: dict[str, Any]) -> dict[str, Any]:
     """Paired Δτ of each MIAS variant against every other sampler (each pair once)."""
     out: dict[str, Any] = {}
-    for first in (name for name in ("mias", "mias-eps0") if name in finals):
+    for first in (name for name in finals if name.startswith("mias")):
         for other in finals:
             if other != first and f"{other}-{first}" not in out:
                 out[f"{first}-{other}"] = {"first": first, "second": other,

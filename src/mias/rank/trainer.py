@@ -36,7 +36,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from mias.hardware.predictors import LatencyPredictor
 from mias.presets import SearchSettings
-from mias.rank.settings import SAMPLER_OVERRIDES, SAMPLER_REGISTRY
+from mias.rank.settings import SAMPLER_REGISTRY, ranking_settings
 from mias.search.controller import MiasSearch, SearchState
 from mias.search.evaluator import PathScore
 from mias.search.samplers import create_sampler
@@ -49,13 +49,6 @@ from mias.train.standalone import predict_logits
 
 #: called after every epoch with its number, its history rows and its `diagnostics`
 EpochHook = Callable[[int, list[dict], dict[str, Any]], None]
-
-
-def ranking_settings(settings: SearchSettings, sampler: str = "mias") -> SearchSettings:
-    """The preset's supernet settings with tuning off (pruning is never called) and the
-    sampler variant's changes (`SAMPLER_OVERRIDES`)."""
-    return settings.model_copy(update={"hpo": settings.hpo.model_copy(update={"enabled": False}),
-                                       **SAMPLER_OVERRIDES.get(sampler, {})})
 
 
 @dataclass(frozen=True)
@@ -87,7 +80,8 @@ def natural_paths(space: SearchSpace, sampler: str, k: int) -> int:
 class RankingEvaluator(SupernetEvaluator):
     """The search's supernet evaluator with gradients averaged over a step's paths, training
     at each step only the paths the budget leaves (the first ones the sampler drew; a
-    prefix of a strict-fair step is still fair to within one)."""
+    prefix of a strict-fair step is still fair to within one; a sandwich step's teacher
+    comes first, so a prefix keeps it)."""
 
     def __init__(self, data: PreparedData, settings: SearchSettings, scorer: Scorer,
                  budget: PathBudget, *, device: torch.device, seed: int) -> None:
@@ -96,9 +90,10 @@ class RankingEvaluator(SupernetEvaluator):
         self.budget = budget
         self.trained: list[Architecture] = []
 
-    def step(self, archs: Sequence[Architecture], step: int) -> list[PathScore]:
+    def step(self, archs: Sequence[Architecture], step: int,
+             teacher: Architecture | None = None) -> list[PathScore]:
         self.trained = list(archs[:self.budget.paths_at(step)])
-        return super().step(self.trained, step)
+        return super().step(self.trained, step, teacher)
 
 
 class RankingSupernet(MiasSearch):
@@ -111,9 +106,10 @@ class RankingSupernet(MiasSearch):
         registry = SAMPLER_REGISTRY[sampler]
         search_steps = s.steps_per_epoch or math.ceil(len(data.splits["train"]) / s.batch)
         # not `self.budget`: the search's latency budget, None here
+        fixed = 2 * s.sandwich + s.fair_paths  # paths a step takes besides its sampler's
         self.path_budget = PathBudget(per_epoch=s.paths_per_step * search_steps,
-                                      natural=natural_paths(data.space, registry,
-                                                            s.paths_per_step))
+                                      natural=fixed + natural_paths(data.space, registry,
+                                                                    s.paths_per_step - fixed))
         evaluator = RankingEvaluator(data, s, scorer, self.path_budget, device=device,
                                      seed=seed)
         super().__init__(data.space, evaluator, predictor, s, seed=seed,

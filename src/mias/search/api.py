@@ -116,7 +116,8 @@ def search(prep: str | Path, run: str | Path, *, target: str, preset: Preset,
                      f"({provenance['source']})")
         with atomic_file(tmp / "supernet.pt") as f:
             torch.save({"state_dict": evaluator.supernet.state_dict(),
-                        "space": data.space.to_dict(), "seed": seed}, f)
+                        "space": data.space.to_dict(), "seed": seed,
+                        "few_shot": evaluator.is_split}, f)
         write_json(tmp / "timing.json", {"schema_version": 1,
                                          "wall_s_this_invocation": time.perf_counter() - started,
                                          "resumed": resumed})

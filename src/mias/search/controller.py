@@ -70,6 +70,7 @@ class SearchState:
     prunes_done: int = 0
     learned_at: int | None = None
     race: dict[str, Any] | None = None
+    fair_queue: list[Architecture] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -144,15 +145,17 @@ class MiasSearch:
         self.steps_per_epoch = steps_per_epoch
         self.total_steps = settings.epochs * steps_per_epoch
         self.warmup_steps = settings.warmup_epochs * steps_per_epoch
+        self.split_step = round(settings.few_shot_split * self.total_steps)
         hpo = settings.hpo
         self.hpo_step = hpo.at_epoch * steps_per_epoch if hpo.enabled else None
         self.prune_at = {max(1, round(p.at * self.total_steps)): p.keep for p in settings.prune}
         self.schedule = sorted(self.prune_at.items())
         self.layers = all_layers(space)
         torch.manual_seed(seed)
-        self.dist = Distribution(space)
+        self.dist = Distribution(space, explore=settings.explore)
         self.arch_opt = torch.optim.Adam(self.dist.parameters(), lr=settings.arch_lr)
         self._latency_cache: dict[str, Any] = {}
+        self._extremes: dict[tuple, Architecture] = {}
         self.lagrange = 0.0
         if self.budget is not None:
             self._check_budget()
@@ -166,7 +169,15 @@ class MiasSearch:
 
     def fastest(self, mask: CandidateMask | None = None) -> Architecture:
         """The fastest architecture `mask` allows, greedily per layer in path order."""
-        mask = mask or CandidateMask.full(self.space)
+        return self.extreme(mask or CandidateMask.full(self.space), slowest=False)
+
+    def extreme(self, mask: CandidateMask, slowest: bool) -> Architecture:
+        """The fastest (or the slowest: the sandwich rule's largest) architecture `mask`
+        allows, greedily per layer in path order; cached per mask."""
+        key = (tuple(sorted(mask.layers.items())), mask.depths, slowest)
+        if key in self._extremes:
+            return self._extremes[key]
+        sign = -1.0 if slowest else 1.0
         best = None
         for d in mask.alive_depths():
             choice: dict[str, int] = {}
@@ -176,12 +187,13 @@ class MiasSearch:
                 options = []
                 for i in mask.alive(n):
                     trial = from_indices(self.space, d, {**choice, n: i})
-                    options.append((self.latency.path_ms(trial), i))
+                    options.append((sign * self.latency.path_ms(trial), i))
                 choice[n] = min(options)[1]
             arch = from_indices(self.space, d, choice)
-            if best is None or self.figure(arch).value < self.figure(best).value:
+            if best is None or sign * self.figure(arch).value < sign * self.figure(best).value:
                 best = arch
         assert best is not None
+        self._extremes[key] = best
         return best
 
     def _check_budget(self) -> None:
@@ -211,6 +223,7 @@ class MiasSearch:
                    "history": st.history, "pruning_log": st.pruning_log, "hpo": st.hpo,
                    "hpo_done": st.hpo_done, "prunes_done": st.prunes_done,
                    "learned_at": st.learned_at, "race": st.race,
+                   "fair_queue": [a.to_dict() for a in st.fair_queue],
                    "dist": self.dist.state_dict(),
                    "arch_opt": self.arch_opt.state_dict(), "torch_rng": torch.get_rng_state(),
                    "lagrange": self.lagrange,
@@ -234,7 +247,9 @@ class MiasSearch:
                            archive=Archive.from_list(d["archive"]), history=d["history"],
                            pruning_log=d["pruning_log"], hpo=d["hpo"], hpo_done=d["hpo_done"],
                            prunes_done=int(d.get("prunes_done", 0)),
-                           learned_at=d.get("learned_at"), race=d.get("race"))
+                           learned_at=d.get("learned_at"), race=d.get("race"),
+                           fair_queue=[Architecture.from_dict(a)
+                                       for a in d.get("fair_queue", [])])
 
     # ---- the loop -----------------------------------------------------------------------
 
@@ -336,11 +351,22 @@ class MiasSearch:
         learning = (st.step >= self.warmup_steps and self.sampler_name == "learned"
                     and st.learned_at is not None)
         name = self.sampler_name if st.step >= self.warmup_steps else "uniform"
-        k = 1 if self._single(st.mask) else s.paths_per_step
-        archs = create_sampler(name).sample(self.space, st.mask, self.dist, k, st.rng)
-        scores = self.evaluator.step(archs, st.step)
+        single = self._single(st.mask)
+        k = 1 if single else s.paths_per_step
+        if s.few_shot and st.step == self.split_step:
+            self.evaluator.split_by_depth()
+        mask = self._step_mask(st)
+        fixed = [] if single else ((self._sandwich(mask) if s.sandwich else [])
+                                   + self._fair(st, mask, s.fair_paths))
+        archs = fixed + create_sampler(name).sample(self.space, mask, self.dist,
+                                                    k - len(fixed), st.rng)
+        scores = self.evaluator.step(archs, st.step, fixed[0] if s.sandwich and fixed else None)
         t_ms = self.latency.exact_t(archs)
-        e_t, e_path = self._arch_step(scores, st.mask, len(archs), learning)
+        # only the paths drawn from the distribution step it (REINFORCE is on-policy), and
+        # under few_shot their depth was dealt, not drawn: its log-probability is the step
+        # mask's, 0
+        e_t, e_path = self._arch_step(scores[len(fixed):], st.mask, len(archs), learning,
+                                      policy_mask=mask)
         for sc, evidence in zip(scores, self._evidence([sc.metric for sc in scores]),
                                 strict=True):
             if evidence is not None:
@@ -362,6 +388,35 @@ class MiasSearch:
         st.history.append(row)
         return row
 
+    def _step_mask(self, st: SearchState) -> CandidateMask:
+        """The mask a step samples under: the space's, or under `few_shot` (once split) the
+        space restricted to one depth, the alive depths taken in turn (one sub-supernet per
+        step, each trained as often as the others)."""
+        alive = st.mask.alive_depths()
+        if not self.settings.few_shot or st.step < self.split_step or len(alive) == 1:
+            return st.mask
+        d = alive[st.step % len(alive)]
+        return apply_drops(st.mask, "depth", [e for e in alive if e != d])
+
+    def _sandwich(self, mask: CandidateMask) -> list[Architecture]:
+        """The sandwich rule's fixed paths under `mask`: the largest (the teacher, first)
+        and the smallest, by predicted latency; one path when they coincide."""
+        big, small = self.extreme(mask, slowest=True), self.extreme(mask, slowest=False)
+        return [big] if big == small else [big, small]
+
+    def _fair(self, st: SearchState, mask: CandidateMask, n: int) -> list[Architecture]:
+        """The next `n` paths of a strict-fair rotation over `mask`: FairNAS's deal of m
+        paths (every alive candidate of every layer equally often), handed out a few per
+        step and dealt again when spent or when the mask no longer allows a path left."""
+        out: list[Architecture] = []
+        while len(out) < n:
+            if not st.fair_queue or not all(mask.allows(self.space, a)
+                                            for a in st.fair_queue):
+                st.fair_queue = create_sampler("fair").sample(self.space, mask, None,
+                                                              n, st.rng)
+            out.append(st.fair_queue.pop(0))
+        return out
+
     def _evidence(self, metrics: list[float]) -> list[float | None]:
         """What a step tells the pruning statistics about its paths.
 
@@ -382,8 +437,11 @@ class MiasSearch:
         return [m - mean for m in metrics]
 
     def _arch_step(self, scores: list[PathScore], mask: CandidateMask, k: int,
-                   learning: bool) -> tuple[float, float]:
-        """One Adam step of the logits; returns E[T] and E[one path] (ms) before it."""
+                   learning: bool, policy_mask: CandidateMask | None = None
+                   ) -> tuple[float, float]:
+        """One Adam step of the logits; returns E[T] and E[one path] (ms) before it. The
+        latency terms are over `mask` (the space); the paths were drawn under
+        `policy_mask` (default: the same)."""
         s = self.settings
         e_t = self.latency.expected_t(self.dist, mask, k)
         e_path = self.latency.expected_path(self.dist, mask)
@@ -393,12 +451,13 @@ class MiasSearch:
             # A budget is a constraint, not a price: E[one path] ≤ budget through a Lagrange
             # multiplier that grows while the expected deployed path is over it.
             term, weight = e_path, self.lagrange
-        if not learning or self._single(mask):
+        if not learning or self._single(mask) or not scores:
             return float(e_t.detach()), float(e_path.detach())
         self.arch_opt.zero_grad(set_to_none=True)
         losses = torch.tensor([sc.loss for sc in scores], dtype=torch.float64)
         advantage = standardised_advantage(losses)
-        logp = torch.stack([self.dist.log_prob(self.space, sc.arch, mask) for sc in scores])
+        logp = torch.stack([self.dist.log_prob(self.space, sc.arch, policy_mask or mask)
+                            for sc in scores])
         surrogate = s.eps_ce * torch.mean(advantage * logp.to(torch.float64)) \
             + weight * term / self.latency.reference_ms
         surrogate.backward()

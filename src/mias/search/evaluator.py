@@ -37,9 +37,11 @@ class Evaluator(ABC):
     trains: bool = False
 
     @abstractmethod
-    def step(self, archs: Sequence[Architecture], step: int) -> list[PathScore]:
+    def step(self, archs: Sequence[Architecture], step: int,
+             teacher: Architecture | None = None) -> list[PathScore]:
         """One search step on the sampled paths: train on them where training applies
-        (gradients of all paths accumulated, one update), then score each on validation."""
+        (gradients of all paths accumulated, one update; with a `teacher` among them, the
+        others also learn its output), then score each on validation."""
 
     @abstractmethod
     def score(self, archs: Sequence[Architecture]) -> list[PathScore]:
@@ -55,6 +57,10 @@ class Evaluator(ABC):
         """Hyper-parameter tuning at this step over the paths `mask` allows, if the
         evaluator has any (default: none)."""
         return None
+
+    def split_by_depth(self) -> None:  # noqa: B027 - optional hook
+        """Told when a few-shot search splits its supernet by depth (a supernet evaluator
+        continues on one sub-supernet per depth, each from the shared weights)."""
 
     def prune(self, layer: str, candidate: str) -> None:  # noqa: B027 - optional hook
         """Told when a candidate leaves the space (a supernet masks it)."""

@@ -91,20 +91,28 @@ def _drop(flags: tuple[bool, ...], index: int) -> tuple[bool, ...]:
 class Distribution(torch.nn.Module):
     """Architecture logits: one vector per layer over its candidates, one over depths.
 
-    Pruned entries are masked to −∞, so they get probability 0 and no gradient.
+    Pruned entries are masked to −∞, so they get probability 0 and no gradient. With
+    `explore` γ > 0 every probability is the mixture (1 − γ)·softmax + γ·uniform over the
+    alive entries: what is sampled, and what REINFORCE's log-probabilities and the expected
+    latencies are taken under, so no alive candidate's share falls below γ / alive.
     """
 
-    def __init__(self, space: SearchSpace) -> None:
+    def __init__(self, space: SearchSpace, explore: float = 0.0) -> None:
         super().__init__()
+        if not 0.0 <= explore <= 1.0:
+            raise ValueError(f"explore must be in [0, 1], got {explore}")
+        self.explore = explore
         self.names = all_layers(space)
         self.logits = torch.nn.ParameterDict(
             {n: torch.nn.Parameter(torch.zeros(len(space.candidates(n)))) for n in self.names})
         self.depth_logits = torch.nn.Parameter(torch.zeros(len(space.depths)))
 
-    @staticmethod
-    def _masked(logits: torch.Tensor, alive: tuple[bool, ...]) -> torch.Tensor:
+    def _masked(self, logits: torch.Tensor, alive: tuple[bool, ...]) -> torch.Tensor:
         keep = torch.tensor(alive, dtype=torch.bool)
-        return torch.softmax(logits.masked_fill(~keep, float("-inf")), 0)
+        p = torch.softmax(logits.masked_fill(~keep, float("-inf")), 0)
+        if self.explore == 0.0:
+            return p
+        return (1.0 - self.explore) * p + self.explore * keep.to(p.dtype) / keep.sum()
 
     def probs(self, layer: str, mask: CandidateMask) -> torch.Tensor:
         return self._masked(self.logits[layer], mask.layers[layer])

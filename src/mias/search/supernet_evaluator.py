@@ -3,7 +3,8 @@
 A step trains the shared weights on the K sampled paths — one training batch for all of
 them, the task-loss gradients of the K paths summed (each weighted ε_ce, as FairNAS
 accumulates its m paths: a candidate gets the full gradient of the path that ran it, not a
-K-th of it), one SGD update — and then scores every path on one validation batch (the same
+K-th of it; under the sandwich rule the largest path teaches the others in place), one SGD
+update — and then scores every path on one validation batch (the same
 batch for all K, so their differences are the paths' and not the batches'). Validation
 patches are centred on the structure, so every one of them can tell a path that finds it
 from one that does not. Steps score by the task metric on probabilities (soft Dice) where
@@ -28,7 +29,7 @@ from mias.presets.models import with_tuned
 from mias.search.evaluator import Evaluator, PathScore
 from mias.search.hpo import tune_supernet
 from mias.search.state import CandidateMask
-from mias.space import Architecture, Supernet
+from mias.space import Architecture, FewShotSupernet, build_supernet
 from mias.train.data import (
     PatchSampler,
     PreparedData,
@@ -36,7 +37,7 @@ from mias.train.data import (
     total_stride,
     whole_cases,
 )
-from mias.train.losses import task_loss
+from mias.train.losses import distillation_loss, main_output, task_loss
 from mias.train.scoring import Scorer
 from mias.train.standalone import train_architecture
 
@@ -58,8 +59,11 @@ class SupernetEvaluator(Evaluator):
         self.device = device
         self.seed = seed
         self.hpo_storage = hpo_storage
-        self.supernet = Supernet(data.space, seed=seed).to(device)
+        self.supernet = build_supernet(
+            data.space, seed=seed,
+            few_shot=settings.few_shot and settings.few_shot_split == 0).to(device)
         self.loss_fn = task_loss(data.task)
+        self.distill_fn = distillation_loss(data.task)
         patch = fit_patch(settings.patch, data.task.input_shape, total_stride(data.space),
                      settings.patch_voxels)
         self.patch = patch
@@ -85,23 +89,34 @@ class SupernetEvaluator(Evaluator):
             return self.val_sampler.batch(self.settings.val_batch)
         return whole_cases(self.data.split("val"), self.data.task)
 
-    def train_paths(self, archs: Sequence[Architecture],
-                    optimizer: torch.optim.Optimizer) -> list[float]:
+    def train_paths(self, archs: Sequence[Architecture], optimizer: torch.optim.Optimizer,
+                    teacher: Architecture | None = None) -> list[float]:
         """One update of the shared weights from the accumulated gradients of `archs`, each
         path's task loss at unit weight: ε_ce weighs the architecture objective, not the
         weights' step (scaled by it, every candidate learned 0.6× as fast, and a 100-step
         demo supernet never rose above chance). With `path_reduction="mean"` the gradients
         are averaged over the paths instead, so a step's size does not grow with how many
-        paths it trains (`mias rank` compares samplers whose steps differ in that)."""
+        paths it trains (`mias rank` compares samplers whose steps differ in that). A
+        `teacher` (the sandwich rule's largest path) must come first: its detached output is
+        the target every later path also learns, weighted `distill_weight` (in-place
+        distillation); the reported losses are the task losses alone."""
+        if teacher is not None and (not archs or archs[0] != teacher):
+            raise ValueError("the teacher path must be the first one trained")
         x, y = self.train_sampler.batch(self.settings.batch)
         x, y = x.to(self.device), y.to(self.device)
         self.supernet.train()
         optimizer.zero_grad(set_to_none=True)
         losses = []
-        for arch in archs:
-            loss = self.loss_fn(self.supernet(x, arch), y)
-            (loss / len(archs) if self.path_reduction == "mean" else loss).backward()
+        target: torch.Tensor | None = None
+        for i, arch in enumerate(archs):
+            out = self.supernet(x, arch)
+            loss = self.loss_fn(out, y)
             losses.append(float(loss.detach()))
+            if teacher is not None and i == 0:
+                target = main_output(out).detach()
+            elif target is not None:
+                loss = loss + self.settings.distill_weight * self.distill_fn(out, target)
+            (loss / len(archs) if self.path_reduction == "mean" else loss).backward()
         torch.nn.utils.clip_grad_norm_(self.supernet.parameters(), 12.0)
         optimizer.step()
         return losses
@@ -118,8 +133,9 @@ class SupernetEvaluator(Evaluator):
             out.append(PathScore(arch, scorer(logits, y), float(self.loss_fn(logits, y))))
         return out
 
-    def step(self, archs: Sequence[Architecture], step: int) -> list[PathScore]:
-        self.train_paths(archs, self.optimizer)
+    def step(self, archs: Sequence[Architecture], step: int,
+             teacher: Architecture | None = None) -> list[PathScore]:
+        self.train_paths(archs, self.optimizer, teacher)
         return self.evaluate_on(archs, *self._val_batch())
 
     def score(self, archs: Sequence[Architecture]) -> list[PathScore]:
@@ -169,6 +185,18 @@ class SupernetEvaluator(Evaluator):
     def prune(self, layer: str, candidate: str) -> None:
         self.supernet.prune(layer, candidate)
 
+    @property
+    def is_split(self) -> bool:
+        return isinstance(self.supernet, FewShotSupernet)
+
+    def split_by_depth(self) -> None:
+        """Continue on one sub-supernet per depth, each from the one-shot weights; the
+        optimiser restarts on the new parameters (momentum from zero), its settings kept."""
+        if self.is_split:
+            return
+        self.supernet = FewShotSupernet.from_one_shot(self.supernet)
+        self.optimizer = self._optimizer(self.hparams)
+
     def snapshot(self) -> dict[str, Any]:
         return {"weights": copy.deepcopy(self.supernet.state_dict()),
                 "train": copy.deepcopy(self.train_sampler.state),
@@ -180,11 +208,14 @@ class SupernetEvaluator(Evaluator):
         self.val_sampler.state = copy.deepcopy(snap["val"])
 
     def state_dict(self) -> dict[str, Any]:
-        return {"supernet": self.supernet.state_dict(), "optimizer": self.optimizer.state_dict(),
+        return {"split": self.is_split,
+                "supernet": self.supernet.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "train_sampler": self.train_sampler.state, "val_sampler": self.val_sampler.state,
                 "hparams": self.hparams, "hpo_record": self.hpo_record}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        if state.get("split", False):
+            self.split_by_depth()
         self.supernet.load_state_dict(state["supernet"])
         self.hparams = dict(state["hparams"])
         self.optimizer = self._optimizer(self.hparams)

@@ -31,12 +31,15 @@ _TORCH_NAMES = {
     "materialize": "mias.space.supernet",
     "Network": "mias.space.network",
     "Supernet": "mias.space.supernet",
+    "FewShotSupernet": "mias.space.supernet",
+    "build_supernet": "mias.space.supernet",
 }
 
 __all__ = [
     "Architecture",
     "BlockChoice",
     "BlockConfig",
+    "FewShotSupernet",
     "Network",
     "SearchSpace",
     "Supernet",
@@ -46,6 +49,7 @@ __all__ = [
     "block_peak_bytes",
     "build_block",
     "build_network",
+    "build_supernet",
     "create_op",
     "list_ops",
     "materialize",

@@ -41,7 +41,7 @@ INITS = ("scratch", "inherited")
 
 def inherited_state(record: SearchRecord) -> tuple[SearchSpace, dict[str, torch.Tensor]]:
     """The searched architecture's weights sliced out of `RUN/search/supernet.pt`."""
-    from mias.space import Supernet
+    from mias.space import build_supernet
 
     path = record.supernet_path
     if not path.is_file():
@@ -50,7 +50,8 @@ def inherited_state(record: SearchRecord) -> tuple[SearchSpace, dict[str, torch.
     try:
         saved = torch.load(path, map_location="cpu", weights_only=True)
         space = SearchSpace.from_dict(saved["space"])
-        supernet = Supernet(space, seed=int(saved["seed"]))
+        supernet = build_supernet(space, seed=int(saved["seed"]),
+                                  few_shot=bool(saved.get("few_shot", False)))
         supernet.load_state_dict(saved["state_dict"])
         space.check(record.arch)
     except (RuntimeError, KeyError, TypeError, ValueError) as exc:

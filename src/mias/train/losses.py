@@ -105,3 +105,22 @@ def task_loss(task: TaskSpec, class_weights: Sequence[float] | None = None) -> L
         return F.smooth_l1_loss(main_output(pred).reshape(-1), target.reshape(-1))
 
     return reg
+
+
+def distillation_loss(task: TaskSpec) -> Callable[[Outputs, torch.Tensor], torch.Tensor]:
+    """In-place distillation (the sandwich rule's): how far a student's main output is from
+    the teacher's (detached) main output — the KL divergence from the teacher's class
+    probabilities, per voxel or per image, for segmentation and classification, the squared
+    error for regression."""
+    if task.kind in ("segmentation", "classification"):
+        def kl(student: Outputs, teacher: torch.Tensor) -> torch.Tensor:
+            s = F.log_softmax(main_output(student), dim=1)
+            t = F.log_softmax(teacher, dim=1)
+            return (t.exp() * (t - s)).sum(dim=1).mean()
+
+        return kl
+
+    def mse(student: Outputs, teacher: torch.Tensor) -> torch.Tensor:
+        return F.mse_loss(main_output(student).reshape(-1), teacher.reshape(-1))
+
+    return mse
