@@ -50,10 +50,8 @@ def _search(space: SearchSpace, evaluator: Evaluator, **update) -> MiasSearch:
     return MiasSearch(space, evaluator, WidthLatency(), settings, seed=0, steps_per_epoch=6)
 
 
-def test_sandwich_trains_largest_and_smallest_and_learns_only_from_the_drawn(two_depths,
-                                                                           monkeypatch):
-    rec = Recorder()
-    run = _search(two_depths, rec, sandwich=True)
+def distribution_steps(monkeypatch) -> list[list[Architecture]]:
+    """The paths each step of the distribution was taken on, recorded as a search runs."""
     seen: list[list[Architecture]] = []
     step = MiasSearch._arch_step
 
@@ -62,6 +60,14 @@ def test_sandwich_trains_largest_and_smallest_and_learns_only_from_the_drawn(two
         return step(self, scores, *args, **kwargs)
 
     monkeypatch.setattr(MiasSearch, "_arch_step", spy)
+    return seen
+
+
+def test_sandwich_trains_largest_and_smallest_and_learns_only_from_the_drawn(two_depths,
+                                                                           monkeypatch):
+    rec = Recorder()
+    run = _search(two_depths, rec, sandwich=True)
+    seen = distribution_steps(monkeypatch)
     run.run()
     assert rec.steps
     lat = WidthLatency()
@@ -159,14 +165,7 @@ def test_fair_paths_cover_every_candidate_and_leave_the_distribution_alone(two_d
     rec = Recorder()
     run = _search(two_depths, rec, fair_paths=2, paths_per_step=4, epochs=4,
                   prune=[PruneStep(at=0.99, keep=1)])
-    seen: list[list[Architecture]] = []
-    step = MiasSearch._arch_step
-
-    def spy(self, scores, *args, **kwargs):
-        seen.append([s.arch for s in scores])
-        return step(self, scores, *args, **kwargs)
-
-    monkeypatch.setattr(MiasSearch, "_arch_step", spy)
+    seen = distribution_steps(monkeypatch)
     run.run()
     fair = [a for archs, _ in rec.steps[:-1] for a in archs[:2]]
     assert all(teacher is None for _, teacher in rec.steps)
