@@ -21,7 +21,8 @@ beside it); at a quarter of DynUNet's latency, found Dice ≥ DynUNet's − 0.02
 
     .venv/bin/python benchmarks/tradeoff.py [--tasks hippocampus] [--eps 0.1 0.4 1.6]
         [--budgets 4] [--controls 5] [--preset demo] [--target rpi3] [--work DIR]
-        [--race-steps N] [--update] [--collect] [--recheck] [--only POINT ...]
+        [--race-steps N] [--test-fraction F] [--update] [--collect] [--recheck]
+        [--only POINT ...]
 """
 
 from __future__ import annotations
@@ -90,15 +91,18 @@ def run_point(name: str, prep: Path, data: Path, work: Path, args: argparse.Name
     metrics = read_json(run / "eval" / "metrics.json")
     failed = failed_models(metrics)
     models = metrics["models"]
-    controls = {n: _figures(e, n in failed) for n, e in models.items() if e["kind"] == "random"}
+    empty = _empty_label_cases(run / "eval" / "cases.parquet")
+    controls = {n: _figures(e, n in failed) | empty.get(n, {}) for n, e in models.items()
+                if e["kind"] == "random"}
     record = {"point": name, "eps_lat": result["config"]["search"]["eps_lat"],
               "latency_budget_ms": budget, "arch_id": result["arch_id"],
               "latency_rank": result["latency_rank"], "warnings": result["warnings"],
               "learned_at": result["schedule"].get("learned_at"),
               "pruned_at": result["schedule"]["pruned_at"], "seconds": seconds,
-              "found": _figures(models["mias"], "mias" in failed), "controls": controls}
+              "found": _figures(models["mias"], "mias" in failed) | empty.get("mias", {}),
+              "controls": controls}
     if "unet" in models:
-        record["unet"] = _figures(models["unet"], "unet" in failed)
+        record["unet"] = _figures(models["unet"], "unet" in failed) | empty.get("unet", {})
     record["vs_controls"] = _vs_controls(record["found"], controls)
     record["baselines_recipe"] = next((n for n in metrics.get("notes", [])
                                        if n.startswith(RECIPE_NOTE)), PRESET_RECIPE)
@@ -134,6 +138,20 @@ def _preset_recipe(run: Path, data: Path, train: bool) -> dict[str, Any] | None:
     return _figures(metrics["models"]["mias"], "mias" in failed_models(metrics))
 
 
+def _empty_label_cases(cases: Path) -> dict[str, dict[str, int]]:
+    """Per model, the scored cases whose label holds no structure, and on how many of them
+    it predicted one anyway: such a case scores Dice 0 (nnU-Net's convention), whatever the
+    network does on the others."""
+    import pandas as pd
+
+    df = pd.read_parquet(cases)
+    true = df.filter(like="present_true_").any(axis=1)
+    pred = df.filter(like="present_pred_").any(axis=1)
+    return {model: {"empty_label_cases": int((~true[g.index]).sum()),
+                    "false_positive_on_empty_cases": int((~true[g.index] & pred[g.index]).sum())}
+            for model, g in df.groupby("model")}
+
+
 def _figures(entry: dict[str, Any], failed: bool) -> dict[str, Any]:
     summary = entry["summary"]
     dice = summary["dice"]
@@ -154,8 +172,13 @@ def _vs_controls(found: dict[str, Any], controls: dict[str, dict[str, Any]]) -> 
                 "above_best": None,
                 "not_judged": "found network failed" if found["failed"] else "no control"}
     median, best = statistics.median(usable), max(usable)
+    lo, hi = found["ci"]
+    cis = [c["ci"] for c in controls.values() if not c["failed"] and None not in c["ci"]]
     return {"n": len(usable), "median": median, "best": best,
-            "above_median": found["dice"] >= median, "above_best": found["dice"] >= best}
+            "above_median": found["dice"] >= median, "above_best": found["dice"] >= best,
+            # Dice CIs over cases that do not overlap: a difference the scored split can tell
+            "controls_above_beyond_ci": None if lo is None else sum(c[0] > hi for c in cis),
+            "controls_below_beyond_ci": None if hi is None else sum(c[1] < lo for c in cis)}
 
 
 def budgets_for(first: dict[str, Any], n: int) -> list[float]:
@@ -184,7 +207,12 @@ def _against_controls(budgets: list[dict[str, Any]], key: str) -> dict[str, Any]
     return {"budgets_judged": len(judged), "budgets": len(budgets),
             "above_median_every_budget": bool(judged) and len(judged) == len(budgets)
             and all(v["above_median"] for v in judged),
-            "above_best_share": share, "above_best_half": share is not None and share >= 0.5}
+            "above_best_share": share, "above_best_half": share is not None and share >= 0.5,
+            "controls_judged": sum(v["n"] for v in judged),
+            "controls_above_beyond_ci": sum(v.get("controls_above_beyond_ci") or 0
+                                            for v in judged),
+            "controls_below_beyond_ci": sum(v.get("controls_below_beyond_ci") or 0
+                                            for v in judged)}
 
 
 def _rising(points: list[dict[str, Any]]) -> tuple[int, bool]:
@@ -295,7 +323,8 @@ def run_task(task: str, work: Path, args: argparse.Namespace) -> dict[str, Any]:
         mias("synth", task, "--out", str(data), "--cases", str(args.cases), "--seed",
              str(args.seed))
     if not prep.is_dir():
-        mias("prepare", str(data), "--out", str(prep))
+        mias("prepare", str(data), "--out", str(prep), "--test-fraction",
+             str(args.test_fraction))
     eps_jobs = [{"name": f"eps{eps:g}", "eps_lat": eps} for eps in args.eps[1:]]
     early: list[dict[str, Any]] = []
     if helper:  # this one's ε points meanwhile, then wait for the first point's evaluation
@@ -321,7 +350,10 @@ def run_task(task: str, work: Path, args: argparse.Namespace) -> dict[str, Any]:
                                                  budget=j.get("budget")), jobs))
     points = [first, *early, *rest]
     race = read_json(work / task / name / "search" / "result.json")["config"]["search"]
-    out = {"task": task, "race_steps": race["race_steps"], "points": points, "unet": unet,
+    scored = read_json(work / task / name / "eval" / "metrics.json")["splits"]
+    out = {"task": task, "cases": args.cases, "test_fraction": args.test_fraction,
+           "scored_split": scored[0], "race_steps": race["race_steps"], "points": points,
+           "unet": unet,
            "judged": judge(points, unet),
            "nnunet": "not installed here (pip install .[nnunet]): not in this sweep"}
     if args.collect:
@@ -346,9 +378,14 @@ def main() -> int:
                    "found network with that recipe and compare like with like")
     p.add_argument("--race-steps", type=int, metavar="N",
                    help="the depth race's steps per network (default: the preset's)")
+    p.add_argument("--test-fraction", type=float, default=0.0, metavar="F",
+                   help="prepare a test split of this share that no decision sees (the race "
+                   "and the postprocessing use validation); evaluate then scores it alone. "
+                   "0: the validation split is scored, with its selection bias")
     p.add_argument("--update", action="store_true",
                    help="replace only these tasks' results in the existing --out JSON, "
-                   "keeping the other tasks' (each task records its own race_steps)")
+                   "keeping the other tasks' (each task records its own cases, "
+                   "test_fraction, scored split and race_steps)")
     p.add_argument("--collect", action="store_true",
                    help="with --work: write the JSON from the points finished there, run "
                    "nothing new, and list the points not run")
@@ -372,7 +409,11 @@ def main() -> int:
              args.out.with_name(f"{args.out.stem}-{r['task']}.png"))
     if args.update and args.out.is_file():
         done = {r["task"] for r in results}
-        results = [r for r in read_json(args.out)["results"] if r["task"] not in done] + results
+        before = read_json(args.out)
+        # results written before each task recorded its own protocol: the run's, no test split
+        kept = [{"cases": before["cases"], "test_fraction": 0.0, "scored_split": "val"} | r
+                for r in before["results"] if r["task"] not in done]
+        results = kept + results
     write_json(args.out, {"schema_version": 1, "preset": args.preset, "target": args.target,
                           "cases": args.cases, "seed": args.seed, "eps": args.eps,
                           "controls": args.controls,

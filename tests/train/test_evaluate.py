@@ -11,10 +11,10 @@ from mias.atomic import read_json, write_json
 from mias.cli.main import main
 from mias.errors import InputError
 from mias.train.baselines import nnunet
-from mias.train.evaluate import evaluate_run
+from mias.train.evaluate import VALIDATION_NOTE, evaluate_run
 from mias.train.final import train_final
 
-from .conftest import write_search_result
+from .conftest import TINY_SHAPE, write_search_result
 
 # nnU-Net trains for minutes: where the extra is installed its adapter is checked by the mocked
 # test and benchmarks/vs_nnunet.py, and here only its absence is
@@ -90,9 +90,32 @@ def test_cases_parquet_traces_every_figure_to_cases(evaluated):
     assert set(df["model"]) == set(m["models"])
     mias = df[df["model"] == "mias"]
     assert len(mias) == 2 and set(mias["split"]) == {"val"}
+    # without a test split the figures carry the validation split's decisions, and say so
+    assert m["splits"] == ["val"] and VALIDATION_NOTE in m["notes"]
     per_case = mias[["dice_Anterior", "dice_Posterior"]].mean(axis=1).mean()
     assert per_case == pytest.approx(m["models"]["mias"]["summary"]["dice"]["value"])
     assert not any(c.lower().startswith(("patient", "name")) for c in df.columns)
+
+
+def test_figures_come_from_the_test_split_when_prepare_made_one(hippo_raw, small_arch,
+                                                               tmp_path):
+    from mias.data.prepare import PrepareConfig, prepare
+    from mias.train.data import PreparedData
+
+    prep = prepare(hippo_raw, tmp_path / "prep", PrepareConfig(
+        input_shape=TINY_SHAPE, workers=1, test_fraction=0.2))
+    splits = PreparedData.load(prep).splits
+    assert splits["test"] and splits["val"]
+    run = write_search_result(tmp_path / "run", prep, small_arch,
+                              train={"epochs": 1, "steps_per_epoch": 2},
+                              evaluate={"baselines": [], "bootstrap": 100})
+    train_final(run)
+    assert main(["evaluate", str(run), "--data", str(hippo_raw)]) == 0
+    m = read_json(run / "eval" / "metrics.json")
+    cases = pd.read_parquet(run / "eval" / "cases.parquet")
+    assert m["splits"] == ["test"] and VALIDATION_NOTE not in m["notes"]
+    assert m["n_cases"] == len(splits["test"]) == m["models"]["mias"]["summary"]["n"]
+    assert set(cases["case_id"]) == set(splits["test"]) and set(cases["split"]) == {"test"}
 
 
 def test_evaluate_needs_a_trained_model_and_the_data(hippo_prep, small_arch, tmp_path):

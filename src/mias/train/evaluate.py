@@ -1,6 +1,9 @@
 """`mias evaluate RUN`: the found network and its baselines, scored as a clinician would.
 
-Every held-out case (`val`, and `test` when the split has one) is read from its original
+The held-out cases are the test split when prepare made one (`--test-fraction`): cases that
+no decision saw. Without one they are the validation split, which chose the postprocessing
+(and, in a search with a depth race, the network), so those figures are optimistic and
+`metrics.json` says so. Each case is read from its original
 file, predicted over the whole scan (Gaussian-weighted sliding windows of the training
 patch), mapped back through the recorded preprocessing onto its original grid, postprocessed
 (or, for a classifier, thresholded) as final training decided on validation and scored
@@ -58,8 +61,8 @@ class Evaluation:
         plan = manifest["preprocessing"]
         self.pre = {c["case_id"]: _complete(c["preprocessing"], plan) for c in manifest["cases"]}
         self.label_stats = {c["case_id"]: c.get("label_stats") for c in manifest["cases"]}
-        self.held = [(cid, split) for split in ("val", "test")
-                     for cid in self.data.splits.get(split, ())]
+        self.scored_split = "test" if self.data.splits.get("test") else "val"
+        self.held = [(cid, self.scored_split) for cid in self.data.splits[self.scored_split]]
         self.device = torch_device(device)
         self.data_root = data_root
         self.beta = record.preset.metric.beta or self.task.beta
@@ -182,6 +185,15 @@ def evaluate_run(run: str | Path, *, data_root: str | Path | None = None,
     return record.run / "eval"
 
 
+VALIDATION_NOTE = ("scored on the validation split: prepare made no test split "
+                   "(`mias prepare --test-fraction`), and this split chose the postprocessing "
+                   "(and a depth race's network), so these figures are optimistic")
+
+
+def _split_notes(ev: Evaluation) -> list[str]:
+    return [VALIDATION_NOTE] if ev.scored_split == "val" else []
+
+
 def _write(tmp: Path, ev: Evaluation, entries: dict[str, Any], notes: list[str],
            rows: list[dict[str, Any]]) -> None:
     import pandas as pd
@@ -190,12 +202,12 @@ def _write(tmp: Path, ev: Evaluation, entries: dict[str, Any], notes: list[str],
         "schema_version": EVAL_SCHEMA_VERSION, "mias_version": __version__,
         "arch_id": ev.record.arch.id, "target": ev.record.target, "task": ev.task.kind,
         "space": "original image space (inverse of the recorded preprocessing)",
-        "splits": sorted({s for _, s in ev.held}), "n_cases": len(ev.held),
+        "splits": [ev.scored_split], "n_cases": len(ev.held),
         "confidence": ev.settings.confidence, "bootstrap": ev.settings.bootstrap,
         "bootstrap_seed": ev.record.seed, "beta": ev.beta,
         "detection_min_voxels": ev.settings.detection_min_voxels,
         "surface_tolerance_mm": ev.settings.surface_tolerance_mm,
-        "models": entries, "notes": notes,
+        "models": entries, "notes": [*notes, *_split_notes(ev)],
         "nnunet": "run" if "nnunet" in entries else (
             nnunet.NOT_INSTALLED if "nnunet" in ev.settings.baselines else "not requested")})
     with atomic_file(tmp / "cases.parquet") as path:
