@@ -70,8 +70,9 @@ def fixed_architecture(data: PreparedData, draws: int = 60, quantile: float = 0.
     return archs[int(quantile * len(archs))]
 
 
-def per_structure_dice(net: torch.nn.Module, data: PreparedData) -> dict[str, float]:
-    images, targets = whole_cases(data.split("val"), data.task)
+def per_structure_dice(net: torch.nn.Module, data: PreparedData,
+                       split: str = "val") -> dict[str, float]:
+    images, targets = whole_cases(data.split(split), data.task)
     pred = predict_logits(net, images, torch.device("cpu")).argmax(1)
     classes = data.task.num_classes
     with warnings.catch_warnings():

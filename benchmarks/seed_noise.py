@@ -15,12 +15,13 @@ training gets the same steps), and splits the spread of validation Dice into
   var(means) − within / seeds (one-way random-effects ANOVA; scipy's F test gives p).
 
 If `between` is small against `within / seeds`, no search can be told apart from random
-choice at this latency with this many seeds. Dice is the whole-volume validation Dice in
-the prepared space (the split the search never trained on; `mias evaluate` reports the
-held-out test split in original space). A training with a structure at Dice 0 is failed.
+choice at this latency with this many seeds. Dice is the whole-volume Dice of `--split`
+in the prepared space: validation (the split the search never trained on, but on which its
+depth race chose) or test (when prepare made one: no decision saw it). A training with a
+structure at Dice 0 is failed.
 
     .venv/bin/python benchmarks/seed_noise.py RUN [RUN ...] [--controls 5] [--seeds 0 1 2]
-        [--jobs 2] [--points FILE ...] [--out FILE]
+        [--jobs 2] [--split val|test] [--points FILE ...] [--out FILE]
 
 One point per RUN. `--points` merges points measured by earlier invocations (their
 trainings) instead of training again, describing each from its RUN.
@@ -48,13 +49,13 @@ from mias.train.baselines.runner import recipe
 from mias.train.data import PreparedData
 from mias.train.run_record import SearchRecord
 from mias.train.standalone import train_architecture
-from optimizer import per_structure_dice  # the same validation Dice, beside this script
+from optimizer import per_structure_dice  # the same whole-volume Dice, beside this script
 
 RESULTS = Path(__file__).parent / "results" / "seed_noise.json"
 
 
 def train_one(prep: str, arch: dict[str, Any], settings: dict[str, Any], seed: int,
-              name: str) -> dict[str, Any]:
+              name: str, split: str) -> dict[str, Any]:
     """One training in a worker process (one torch thread, so two run side by side alike)."""
     torch.set_num_threads(1)
     data = PreparedData.load(Path(prep))
@@ -62,7 +63,7 @@ def train_one(prep: str, arch: dict[str, Any], settings: dict[str, Any], seed: i
     t0 = time.perf_counter()
     result = train_architecture(data.space, a, data, TrainSettings.model_validate(settings),
                                 seed=seed)
-    dice = per_structure_dice(result.network, data)
+    dice = per_structure_dice(result.network, data, split)
     row = {"network": name, "arch_id": a.id, "seed": seed, "dice": float(np.mean(list(
         dice.values()))), "dice_per_structure": dice, "failed": min(dice.values()) == 0.0,
         "steps": result.steps, "stopped": result.stopped,
@@ -102,8 +103,8 @@ def describe(record: SearchRecord) -> dict[str, Any]:
             "space_faster_share": record.raw["latency_rank"]["faster_share"]}
 
 
-def measure(record: SearchRecord, controls: int, seeds: list[int], jobs: int
-            ) -> dict[str, Any]:
+def measure(record: SearchRecord, controls: int, seeds: list[int], jobs: int,
+            split: str) -> dict[str, Any]:
     """Train the run's found network and its random controls with every seed; one point."""
     data = PreparedData.load(record.prep)
     settings = recipe(record.run, record.preset.train).model_copy(update={"time_budget_min": None})
@@ -117,11 +118,12 @@ def measure(record: SearchRecord, controls: int, seeds: list[int], jobs: int
     start = time.perf_counter()
     with ProcessPoolExecutor(jobs) as pool:
         futures = [pool.submit(train_one, str(record.prep), networks[n].to_dict(),
-                               settings.model_dump(mode="json"), seed, n)
+                               settings.model_dump(mode="json"), seed, n, split)
                    for seed in seeds for n in networks]
         runs = [f.result() for f in futures]
     return {"search": {"arch_id": record.arch.id, "latency": ref.to_dict(),
                        "cases": {k: len(v) for k, v in data.splits.items()}},
+            "split": split,
             "recipe": settings.model_dump(mode="json"),
             "controls_drawn": {"n": len(picked), "draws_and_walks": draws,
                                "window": "±10 % of the found network's predicted latency"},
@@ -177,6 +179,9 @@ def main() -> int:
     parser.add_argument("--context", type=int, nargs="+", default=[], metavar="K",
                         help="RUNs (1-based) kept for comparison but left out of the verdict, "
                              "e.g. a search made by earlier code")
+    parser.add_argument("--split", choices=["val", "test"], default="val",
+                        help="the split scored: test (when prepare made one) is the one no "
+                             "decision saw; the depth race chose the found network on val")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     for option in ("points", "labels"):
@@ -187,7 +192,7 @@ def main() -> int:
     for k, run in enumerate(args.run):
         record = SearchRecord.load(run)
         point = (earlier(args.points[k], record.arch.id) if args.points is not None
-                 else measure(record, args.controls, args.seeds, args.jobs))
+                 else measure(record, args.controls, args.seeds, args.jobs, args.split))
         point["search"] = describe(record) | point["search"]
         if args.labels is not None:
             point["label"] = args.labels[k]
@@ -196,10 +201,12 @@ def main() -> int:
     write_json(args.out, {
         "benchmark": "seed_noise", "schema_version": 1,
         "command": "benchmarks/seed_noise.py RUN... --controls "
-                   f"{args.controls} --seeds {' '.join(map(str, args.seeds))}"
+                   f"{args.controls} --seeds {' '.join(map(str, args.seeds))} --split "
+                   f"{args.split}"
                    + (" --points FILE..." if args.points is not None else ""),
         "machine": {"cpu": platform.machine(), "threads_per_training": 1},
-        "metric": "mean over structures of whole-volume Dice, validation split, prepared "
+        "metric": "mean over structures of whole-volume Dice, "
+                  f"{'test' if args.split == 'test' else 'validation'} split, prepared "
                   "space; per network the mean over seeds",
         "points": points,
         "judged": {"points": len(verdicts),

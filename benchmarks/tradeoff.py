@@ -11,7 +11,10 @@ network's predicted latency with the same recipe and budget (the preset's steps;
 wall-clock cap is lifted so that points run side by side train alike); the DynUNet
 baseline is trained once per task, at the first point, which also sets the budgets. Writes
 `benchmarks/results/tradeoff.json` and a plot of held-out Dice against target latency
-(found networks, their random controls, DynUNet).
+(found networks, their random controls, DynUNet). With `--test-fraction` the figures are
+the test split's, which neither the depth race nor the postprocessing saw; without it they
+are the validation split's, where the found network carries the race's selection and the
+controls do not.
 
 Judged, between trainings that did not fail (a structure at Dice 0 is a failed training):
 at every budget, found Dice ≥ the median of its controls, and ≥ their best at ≥ half the
@@ -28,6 +31,7 @@ beside it); at a quarter of DynUNet's latency, found Dice ≥ DynUNet's − 0.02
 from __future__ import annotations
 
 import argparse
+import math
 import platform
 import shutil
 import statistics
@@ -138,18 +142,29 @@ def _preset_recipe(run: Path, data: Path, train: bool) -> dict[str, Any] | None:
     return _figures(metrics["models"]["mias"], "mias" in failed_models(metrics))
 
 
-def _empty_label_cases(cases: Path) -> dict[str, dict[str, int]]:
-    """Per model, the scored cases whose label holds no structure, and on how many of them
-    it predicted one anyway: such a case scores Dice 0 (nnU-Net's convention), whatever the
-    network does on the others."""
+def _empty_label_cases(cases: Path) -> dict[str, dict[str, Any]]:
+    """Per model, the scored cases whose label holds no structure (healthy subjects) and
+    what it predicted there — any voxel of a structure scores it 0 on such a case
+    (nnU-Net's convention), whatever the network does elsewhere — beside its Dice on the
+    cases that hold a structure, so specificity and segmentation can be read apart."""
     import pandas as pd
 
     df = pd.read_parquet(cases)
     true = df.filter(like="present_true_").any(axis=1)
-    pred = df.filter(like="present_pred_").any(axis=1)
-    return {model: {"empty_label_cases": int((~true[g.index]).sum()),
-                    "false_positive_on_empty_cases": int((~true[g.index] & pred[g.index]).sum())}
-            for model, g in df.groupby("model")}
+    detected = df.filter(like="present_pred_").any(axis=1)
+    predicted_ml = df.filter(like="volume_pred_mm3_").sum(axis=1) / 1000.0
+    dice = df.filter(like="dice_").mean(axis=1)  # structures undefined on a case left out
+    out: dict[str, dict[str, Any]] = {}
+    for model, g in df.groupby("model"):
+        empty, full = g.index[~true[g.index]], g.index[true[g.index]]
+        out[model] = {
+            "empty_label_cases": len(empty),
+            "false_positive_on_empty_cases": int(detected[empty].sum()),
+            "any_voxel_on_empty_cases": int((predicted_ml[empty] > 0).sum()),
+            "predicted_ml_on_empty_cases_median": float(predicted_ml[empty].median())
+            if len(empty) else None,
+            "dice_on_cases_with_structure": float(dice[full].mean()) if len(full) else None}
+    return out
 
 
 def _figures(entry: dict[str, Any], failed: bool) -> dict[str, Any]:
@@ -174,8 +189,14 @@ def _vs_controls(found: dict[str, Any], controls: dict[str, dict[str, Any]]) -> 
     median, best = statistics.median(usable), max(usable)
     lo, hi = found["ci"]
     cis = [c["ci"] for c in controls.values() if not c["failed"] and None not in c["ci"]]
+    with_structure = [c.get("dice_on_cases_with_structure") for c in controls.values()
+                      if not c["failed"]]
+    own = found.get("dice_on_cases_with_structure")
     return {"n": len(usable), "median": median, "best": best,
             "above_median": found["dice"] >= median, "above_best": found["dice"] >= best,
+            # the rank among found + controls on the cases that hold a structure alone
+            "rank_on_cases_with_structure": None if own is None or None in with_structure
+            else 1 + sum(d > own for d in with_structure),
             # Dice CIs over cases that do not overlap: a difference the scored split can tell
             "controls_above_beyond_ci": None if lo is None else sum(c[0] > hi for c in cis),
             "controls_below_beyond_ci": None if hi is None else sum(c[1] < lo for c in cis)}
@@ -264,7 +285,7 @@ def judge(points: list[dict[str, Any]], unet: dict[str, Any] | None) -> dict[str
 
 
 def plot(task: str, points: list[dict[str, Any]], unet: dict[str, Any] | None,
-         target: str, path: Path) -> None:
+         target: str, split: str, path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -272,6 +293,9 @@ def plot(task: str, points: list[dict[str, Any]], unet: dict[str, Any] | None,
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     names: dict[str, list[str]] = {}   # points that chose the same network share one label
+    labelled: list[tuple[float, float]] = []
+    span = max(p["found"]["ci"][1] or 1.0 for p in points) - min(
+        p["found"]["ci"][0] or 0.0 for p in points)
     for p in points:
         names.setdefault(p["arch_id"], []).append(p["point"])
     for p in points:
@@ -280,14 +304,20 @@ def plot(task: str, points: list[dict[str, Any]], unet: dict[str, Any] | None,
                     mfc="none" if c["failed"] else "0.7")
         f = p["found"]
         budget = p["latency_budget_ms"] is not None
-        # budgets and ε_lat points apart: colour, marker, and labels above / below
+        # budgets and ε_lat points apart: colour and marker
         ax.errorbar(f["latency_ms"], f["dice"], yerr=[[f["dice"] - f["ci"][0]],
                                                       [f["ci"][1] - f["dice"]]],
                     fmt="s" if budget else "D", color="C0" if budget else "C1", capsize=3)
         if names[p["arch_id"]][0] == p["point"]:
-            ax.annotate(", ".join(names[p["arch_id"]]), (f["latency_ms"], f["dice"]),
-                        fontsize=7, xytext=(4, 5) if budget else (4, -10),
-                        textcoords="offset points")
+            x, y = f["latency_ms"], f["dice"] + 0.01 * span
+            # a label that would overprint one near it in latency moves up until it does not
+            while any(abs(math.log(x / lx)) < 0.25 and abs(y - ly) < 0.03 * span
+                      for lx, ly in labelled):
+                y += 0.03 * span
+            labelled.append((x, y))
+            ax.annotate(", ".join(names[p["arch_id"]]), (x, f["dice"]), xytext=(x * 1.06, y),
+                        fontsize=7, color="C0" if budget else "C1",
+                        arrowprops={"arrowstyle": "-", "color": "0.6", "lw": 0.5})
         again = p.get("found_preset_recipe")
         if again is not None:
             ax.plot(again["latency_ms"], again["dice"], "s", color="C0", mfc="none", ms=7)
@@ -303,7 +333,8 @@ def plot(task: str, points: list[dict[str, Any]], unet: dict[str, Any] | None,
                 label="MIAS network, trained with the controls' recipe")
     ax.set_xscale("log")
     ax.set_xlabel(f"latency on {target} (ms, estimated unless measured there)")
-    ax.set_ylabel("held-out Dice (95% CI)")
+    ax.set_ylabel(f"Dice on the {'test' if split == 'test' else 'validation'} split "
+                  "(95% CI)")
     ax.set_title(f"Search trade-off — {task}")
     ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
@@ -405,7 +436,7 @@ def main() -> int:
         work = args.work or Path(tmp)
         results = [run_task(t, work, args) for t in args.tasks]
     for r in results:
-        plot(r["task"], r["points"], r["unet"], args.target,
+        plot(r["task"], r["points"], r["unet"], args.target, r["scored_split"],
              args.out.with_name(f"{args.out.stem}-{r['task']}.png"))
     if args.update and args.out.is_file():
         done = {r["task"] for r in results}
