@@ -132,3 +132,24 @@ def test_the_race_shows_grown_paths_and_reads_records_from_before_them(tiny_run:
         assert ("<th>path</th>" in section) is grown
         assert ("<td>grown</td>" in section) is grown
         assert ("grown into the latency budget" in section) is grown
+
+
+def test_the_plan_names_the_split_its_figures_come_from(tiny_run: Path, tmp_path: Path) -> None:
+    """Figures from the validation split carry its decisions and the plan says so; a test
+    split is reported as held out."""
+    from mias.atomic import write_json
+    from mias.train.evaluate import VALIDATION_NOTE
+
+    for split in ("val", "test"):
+        run = tmp_path / split
+        shutil.copytree(tiny_run, run, ignore=shutil.ignore_patterns("report"))
+        metrics = read_json(run / "eval" / "metrics.json")
+        notes = [n for n in metrics["notes"] if n != VALIDATION_NOTE]
+        write_json(run / "eval" / "metrics.json", metrics | {
+            "splits": [split], "notes": notes + ([VALIDATION_NOTE] if split == "val" else [])})
+        assert cli.main(["report", str(run)]) == 0
+        html = (run / "report" / "validation_plan.html").read_text(encoding="utf-8")
+        section = html[html.index('id="performance"'):html.index('id="reproducibility"')]
+        assert ("Validation split," in section) is (split == "val")
+        assert ("Held-out test split" in section) is (split == "test")
+        assert ("this split chose the postprocessing" in section) is (split == "val")

@@ -363,7 +363,8 @@ def summary(run_dir: Path) -> list[str]:
     return [
         f"validation plan: {(run_dir / 'report' / 'validation_plan.pdf').resolve()}",
         f"architecture {result['arch_id']}: depth {arch['depth']}, encoder {ops}",
-        f"{card['metrics']['target']} on {ev['n_cases']} held-out cases (original space): "
+        f"{card['metrics']['target']} on {ev['n_cases']} "
+        f"{'test' if ev['splits'] == ['test'] else 'validation'} cases (original space): "
         f"{fmt_figure(head)} ({card['metrics']['confidence']:.0%} CI)",
         f"latency on {lat['device']}: {lat['value']:.1f} ms — {lat['label']}",
     ]
