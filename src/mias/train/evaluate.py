@@ -62,7 +62,7 @@ class Evaluation:
         self.pre = {c["case_id"]: _complete(c["preprocessing"], plan) for c in manifest["cases"]}
         self.label_stats = {c["case_id"]: c.get("label_stats") for c in manifest["cases"]}
         self.scored_split = "test" if self.data.splits.get("test") else "val"
-        self.held = [(cid, self.scored_split) for cid in self.data.splits[self.scored_split]]
+        self.held = list(self.data.splits[self.scored_split])
         self.device = torch_device(device)
         self.data_root = data_root
         self.beta = record.preset.metric.beta or self.task.beta
@@ -70,14 +70,14 @@ class Evaluation:
         self.inputs: dict[str, np.ndarray] = {}
         if self.task.kind == "segmentation":
             root = _data_root(manifest, data_root, self.data.root)
-            for cid, _ in self.held:
+            for cid in self.held:
                 case = load_original(root, self.data.records[cid], self.pre[cid], self.task,
                                      self.label_stats[cid])
                 self.originals[cid] = case
                 self.inputs[cid] = network_input(case)
 
-    def base_row(self, model: str, cid: str, split: str) -> dict[str, Any]:
-        return {"model": model, "case_id": cid, "split": split,
+    def base_row(self, model: str, cid: str) -> dict[str, Any]:
+        return {"model": model, "case_id": cid, "split": self.scored_split,
                 **subgroups(self.data.records[cid])}
 
     def rows(self, model: str, predictor: Predictor,
@@ -87,19 +87,19 @@ class Evaluation:
         decided = decided or {}
         if self.task.kind != "segmentation":
             return self.rows_from_images(model, predictor.predict_images(
-                np.stack([self.data.cases[c].image for c, _ in self.held])),
+                np.stack([self.data.cases[c].image for c in self.held])),
                 decided.get("threshold"))
         preds = {cid: apply_postprocessing(
             from_resampled(unpad(predictor.segment(self.inputs[cid]), self.pre[cid]),
                            self.pre[cid]), decided.get("postprocessing"))
-            for cid, _ in self.held}
+            for cid in self.held}
         return self.rows_from_labels(model, preds)
 
     def rows_from_labels(self, model: str, preds: dict[str, np.ndarray]) -> list[dict[str, Any]]:
         out = []
-        for cid, split in self.held:
+        for cid in self.held:
             case = self.originals[cid]
-            out.append(self.base_row(model, cid, split) | segmentation_case(
+            out.append(self.base_row(model, cid) | segmentation_case(
                 preds[cid], case.label, case.spacing, self.task.label_names,
                 tolerance_mm=self.settings.surface_tolerance_mm,
                 min_voxels=self.settings.detection_min_voxels))
@@ -108,8 +108,8 @@ class Evaluation:
     def rows_from_images(self, model: str, outputs: np.ndarray,
                          threshold: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         out = []
-        for (cid, split), value in zip(self.held, outputs, strict=True):
-            row = self.base_row(model, cid, split) | {"y_true": self.data.records[cid].label}
+        for cid, value in zip(self.held, outputs, strict=True):
+            row = self.base_row(model, cid) | {"y_true": self.data.records[cid].label}
             if self.task.kind == "classification":
                 row |= {"y_pred": int(apply_threshold(value[None], threshold)[0])} | {
                     f"p_{c}": float(p) for c, p in enumerate(value)}
@@ -190,10 +190,6 @@ VALIDATION_NOTE = ("scored on the validation split: prepare made no test split "
                    "(and a depth race's network), so these figures are optimistic")
 
 
-def _split_notes(ev: Evaluation) -> list[str]:
-    return [VALIDATION_NOTE] if ev.scored_split == "val" else []
-
-
 def _write(tmp: Path, ev: Evaluation, entries: dict[str, Any], notes: list[str],
            rows: list[dict[str, Any]]) -> None:
     import pandas as pd
@@ -207,7 +203,8 @@ def _write(tmp: Path, ev: Evaluation, entries: dict[str, Any], notes: list[str],
         "bootstrap_seed": ev.record.seed, "beta": ev.beta,
         "detection_min_voxels": ev.settings.detection_min_voxels,
         "surface_tolerance_mm": ev.settings.surface_tolerance_mm,
-        "models": entries, "notes": [*notes, *_split_notes(ev)],
+        "models": entries,
+        "notes": [*notes, *([VALIDATION_NOTE] if ev.scored_split == "val" else [])],
         "nnunet": "run" if "nnunet" in entries else (
             nnunet.NOT_INSTALLED if "nnunet" in ev.settings.baselines else "not requested")})
     with atomic_file(tmp / "cases.parquet") as path:

@@ -98,7 +98,7 @@ def run_baselines(ev, model: ModelFile, onnx_dir: Path, all_rows: list[dict[str,
             with tempfile.TemporaryDirectory(prefix="mias-nnunet-") as tmp:
                 preds, net = nnunet.run_nnunet(
                     Path(tmp), ev.originals | train_originals(), list(ev.data.splits["train"]),
-                    [c for c, _ in ev.held], ev.task.label_names, ev.task.channel_names,
+                    ev.held, ev.task.label_names, ev.task.channel_names,
                     ev.task.spatial_dims, epochs=ev.settings.nnunet_epochs, seed=seed)
             add("nnunet", "nnunet", ev.rows_from_labels("nnunet", preds),
                 net_latency(ev, net, onnx_dir / "nnunet.onnx"), t0,
