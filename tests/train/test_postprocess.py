@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
 from mias.train.postprocess import apply_postprocessing, decide_postprocessing, keep_largest
 
@@ -71,3 +72,55 @@ def test_keep_largest_uses_full_connectivity_and_no_decision_changes_nothing():
     assert kept.sum() == 4 and kept[5, 5]
     labels = mask.astype(np.uint8)
     assert apply_postprocessing(labels, None) is labels
+
+
+def _healthy_and_tumour_cases() -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Four subjects with a 5³ structure, predicted right, and two healthy ones on which the
+    network paints one 2³ island: keep-largest cannot clear those, a volume floor can."""
+    truths = [_truth(s) for s in range(4)]
+    preds = [t.copy() for t in truths]
+    for _ in range(2):
+        truths.append(np.zeros(SHAPE, dtype=np.uint8))
+        preds.append(_blob(np.zeros(SHAPE, dtype=np.uint8), 1, (12, 12, 12), 2))
+    return preds, truths
+
+
+def test_a_volume_floor_clears_healthy_subjects_and_keeps_every_structure():
+    preds, truths = _healthy_and_tumour_cases()
+    spacings = [(1.0, 1.0, 1.0)] * len(preds)
+    decision = decide_postprocessing(preds, truths, 3, spacings)
+    floor = decision.get("foreground_min_mm3") or decision["class_min_mm3"]["1"]
+    assert 8.0 < floor < 125.0                   # between the island and the smallest structure
+    assert decision["val_dice_after"] > decision["val_dice_before"]
+    for p, t, s in zip(preds, truths, spacings, strict=True):
+        np.testing.assert_array_equal(apply_postprocessing(p, decision, s), t)
+    assert json.loads(json.dumps(decision)) == decision
+
+
+def test_the_floor_is_a_volume_so_it_carries_to_another_grid():
+    """Decided at 1 mm, applied at 0.5 mm: an island of the same volume has 8× the voxels
+    and is still removed; without a spacing a floor cannot be applied."""
+    preds, truths = _healthy_and_tumour_cases()
+    decision = decide_postprocessing(preds, truths, 3, [(1.0, 1.0, 1.0)] * len(preds))
+    fine = np.kron(preds[-1], np.ones((2, 2, 2), dtype=np.uint8))
+    assert not apply_postprocessing(fine, decision, (0.5, 0.5, 0.5)).any()
+    structure = np.kron(preds[0], np.ones((2, 2, 2), dtype=np.uint8))
+    np.testing.assert_array_equal(apply_postprocessing(structure, decision, (0.5,) * 3),
+                                  structure)
+    with pytest.raises(ValueError, match="spacing"):
+        apply_postprocessing(preds[-1], decision)
+
+
+def test_no_floor_is_kept_where_it_would_remove_a_true_small_structure():
+    """Every subject has the structure, some of them as small as the false islands: a
+    floor would cost more than it gains, so none is recorded."""
+    truths, preds = [], []
+    for s in range(4):
+        t = _truth(s)
+        small = _blob(np.zeros(SHAPE, dtype=np.uint8), 1, (14, 14, 14), 2)
+        truths.append(t if s % 2 else small)
+        preds.append(t.copy() if s % 2 else small.copy())
+    decision = decide_postprocessing(preds, truths, 3, [(1.0, 1.0, 1.0)] * 4)
+    assert "foreground_min_mm3" not in decision and decision["class_min_mm3"] == {}
+    for p in preds:
+        np.testing.assert_array_equal(apply_postprocessing(p, decision, (1.0,) * 3), p)

@@ -75,7 +75,7 @@ class ExportedModel:
         resampled = arrays.resample_image(image, spacing, plan["target_spacing"])
         means = tuple(channel_means(resampled, nonzero=plan["normalization"] == "mri"))
         if spec.kind == "segmentation":
-            labels = self._segment(resampled, image.shape[1:])
+            labels = self._segment(resampled, image.shape[1:], spacing)
             return Prediction(labels=labels, intensity_mean=means)
         window, _ = arrays.centre_crop_or_pad(resampled, spec.input_shape)
         out = run(self.session, arrays.normalize(window, plan)[None])[0]
@@ -85,7 +85,8 @@ class ExportedModel:
                               label=int(apply_threshold(probs[None], spec.threshold)[0]))
         return Prediction(value=float(np.ravel(out)[0]), intensity_mean=means)
 
-    def _segment(self, resampled: np.ndarray, shape: Sequence[int]) -> np.ndarray:
+    def _segment(self, resampled: np.ndarray, shape: Sequence[int],
+                 spacing: Sequence[float]) -> np.ndarray:
         spec = self.spec
         window = spec.window
         padded, placement = arrays.pad_to_at_least(resampled, window)
@@ -104,4 +105,4 @@ class ExportedModel:
         probs = arrays.linear_resize(arrays.unpad(probs, placement), shape)
         dtype = np.uint8 if probs.shape[0] <= 256 else np.int32
         labels = np.argmax(probs, axis=0).astype(dtype)
-        return apply_postprocessing(labels, spec.postprocessing)
+        return apply_postprocessing(labels, spec.postprocessing, spacing)

@@ -16,7 +16,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from mias.train.data import PreparedData
+from mias.atomic import read_json
+from mias.train.data import Case, PreparedData
 from mias.train.device import torch_device
 from mias.train.postprocess import decide_postprocessing
 from mias.train.predictors import SIGMA_SCALE, NetworkPredictor
@@ -42,11 +43,20 @@ def inference_record(net: nn.Module, data: PreparedData, patch: Sequence[int], *
     val = data.split("val")
     if task.kind == "segmentation":
         preds = [np.argmax(predictor.segment(c.image), axis=0) for c in val]
-        record["postprocessing"] = decide_postprocessing(preds, [c.mask for c in val],
-                                                         task.num_classes)
+        record["postprocessing"] = decide_postprocessing(
+            preds, [c.mask for c in val], task.num_classes, _prepared_spacings(data, val))
     elif task.kind == "classification" and task.num_classes == 2:
         probs = np.concatenate([predictor.predict_images(np.stack([c.image for c in
                                                                      val[i:i + CHUNK]]))
                                 for i in range(0, len(val), CHUNK)])
         record["threshold"] = choose_threshold([int(c.target) for c in val], probs[:, 1], beta)
     return record
+
+
+def _prepared_spacings(data: PreparedData, cases: Sequence[Case]) -> list[list[float]]:
+    """Each case's voxel spacing (mm) in the prepared space: the resampling target recorded
+    by prepare."""
+    manifest = read_json(data.root / "manifest.json")
+    target = {c["case_id"]: c["preprocessing"]["resample"]["target_spacing"]
+              for c in manifest["cases"]}
+    return [[float(s) for s in target[c.case_id]] for c in cases]

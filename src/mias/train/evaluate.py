@@ -91,8 +91,8 @@ class Evaluation:
                 decided.get("threshold"))
         preds = {cid: apply_postprocessing(
             from_resampled(unpad(predictor.segment(self.inputs[cid]), self.pre[cid]),
-                           self.pre[cid]), decided.get("postprocessing"))
-            for cid in self.held}
+                           self.pre[cid]), decided.get("postprocessing"),
+            self.originals[cid].spacing) for cid in self.held}
         return self.rows_from_labels(model, preds)
 
     def rows_from_labels(self, model: str, preds: dict[str, np.ndarray]) -> list[dict[str, Any]]:

@@ -1,17 +1,22 @@
-"""Postprocessing decided on validation, as nnU-Net decides it: keep the largest component.
+"""Postprocessing decided on validation, as nnU-Net decides it, plus a volume floor.
 
 A network often paints small false islands away from the structure; removing every
 connected component but the largest lifts Dice there and lowers it where the structure is
-truly split. So nothing is assumed: the rule is tried on the validation predictions, first
-for the foreground as one union, then per class on top of that, and kept only where it
-raises the validation Dice. The decision is a small JSON record carried by `model.pt`, the
-ONNX metadata and every prediction. Numpy and SciPy only: `mias predict` applies it on a
-board without torch.
+truly split. On a subject without the structure (a healthy scan) the largest island is
+still false, and only removing components below a volume clears it; that floor costs the
+cases whose true structure is that small. So nothing is assumed: each rule is tried on the
+validation predictions — for the foreground as one union, then per class on top of that,
+keep-largest before the floor — and kept only where it raises the validation Dice. The
+floor is chosen among the component volumes seen on validation, midway (geometrically)
+between the largest removed and the smallest kept, and recorded in mm³, so it means the
+same on the original grid as on the prepared one. The decision is a small JSON record
+carried by `model.pt`, the ONNX metadata and every prediction. Numpy and SciPy only:
+`mias predict` applies it on a board without torch.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -19,40 +24,76 @@ from scipy import ndimage
 
 from mias.errors import InputError
 
-POSTPROCESSING_SCHEMA_VERSION = 1
-METHOD = "keep the largest connected component (full connectivity)"
+POSTPROCESSING_SCHEMA_VERSION = 2
+METHOD = ("keep the largest connected component, then remove components below a volume "
+          "(full connectivity); each kept only where it raises validation Dice")
 MIN_GAIN = 1e-6  # a change below float noise is no improvement
+MAX_FLOORS = 64  # candidate volume floors tried per rule (quantiles of the volumes seen)
+
+Target = Callable[[np.ndarray], np.ndarray]
+
+
+def _components(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Component labels (full connectivity) and each component's voxel count (index 0 is
+    the background, counted 0)."""
+    labels, _ = ndimage.label(mask, structure=np.ones((3,) * mask.ndim, dtype=bool))
+    sizes = np.bincount(labels.ravel())
+    sizes[0] = 0
+    return labels, sizes
 
 
 def keep_largest(mask: np.ndarray) -> np.ndarray:
     """The largest connected component of a boolean mask (full connectivity)."""
-    labels, n = ndimage.label(mask, structure=np.ones((3,) * mask.ndim, dtype=bool))
-    if n <= 1:
+    labels, sizes = _components(mask)
+    if len(sizes) <= 2:
         return mask.astype(bool)
-    sizes = np.bincount(labels.ravel())
-    sizes[0] = 0
     return labels == int(np.argmax(sizes))
 
 
-def _keep_largest_union(labels: np.ndarray) -> np.ndarray:
+def remove_small(mask: np.ndarray, min_mm3: float, spacing: Sequence[float]) -> np.ndarray:
+    """A boolean mask without its components below `min_mm3` (full connectivity)."""
+    labels, sizes = _components(mask)
+    keep = sizes * float(np.prod(spacing)) >= min_mm3
+    keep[0] = False
+    return keep[labels]
+
+
+def _foreground(labels: np.ndarray) -> np.ndarray:
+    return labels > 0
+
+
+def _class(c: int) -> Target:
+    return lambda labels: labels == c
+
+
+def _cleared(labels: np.ndarray, target: Target, kept: np.ndarray) -> np.ndarray:
     out = labels.copy()
-    out[(labels > 0) & ~keep_largest(labels > 0)] = 0
+    out[target(labels) & ~kept] = 0
     return out
 
 
-def _keep_largest_class(labels: np.ndarray, c: int) -> np.ndarray:
-    out = labels.copy()
-    out[(labels == c) & ~keep_largest(labels == c)] = 0
+def _apply_rules(labels: np.ndarray, target: Target, largest: bool, min_mm3: float | None,
+                 spacing: Sequence[float] | None) -> np.ndarray:
+    out = _cleared(labels, target, keep_largest(target(labels))) if largest else labels
+    if min_mm3:
+        if spacing is None:
+            raise ValueError("a volume floor needs the voxel spacing")
+        out = _cleared(out, target, remove_small(target(out), min_mm3, spacing))
     return out
 
 
-def apply_postprocessing(labels: np.ndarray, decision: dict[str, Any] | None) -> np.ndarray:
-    """A label map with the recorded decision applied (unchanged without one)."""
+def apply_postprocessing(labels: np.ndarray, decision: dict[str, Any] | None,
+                         spacing: Sequence[float] | None = None) -> np.ndarray:
+    """A label map with the recorded decision applied (unchanged without one); `spacing`
+    (mm per voxel of `labels`) is needed where the decision has a volume floor."""
     if not decision:
         return labels
-    out = _keep_largest_union(labels) if decision.get("foreground") else labels
-    for c in decision.get("classes", ()):
-        out = _keep_largest_class(out, int(c))
+    out = _apply_rules(labels, _foreground, bool(decision.get("foreground")),
+                       decision.get("foreground_min_mm3"), spacing)
+    floors = decision.get("class_min_mm3") or {}
+    for c in sorted({int(c) for c in decision.get("classes", ())} | {int(c) for c in floors}):
+        out = _apply_rules(out, _class(c), c in decision.get("classes", ()),
+                           floors.get(str(c)), spacing)
     return out
 
 
@@ -75,9 +116,74 @@ def _mean_dice(preds: Sequence[np.ndarray], truths: Sequence[np.ndarray],
     return np.array(out)
 
 
+def _floor_trials(preds: Sequence[np.ndarray], target: Target,
+                  spacings: Sequence[Sequence[float]]) -> list[tuple[float, list[np.ndarray]]]:
+    """Each candidate volume floor for `target` with the predictions it leaves: midway
+    (geometrically) between consecutive component volumes seen, never above the largest."""
+    parts = []
+    for p, spacing in zip(preds, spacings, strict=True):
+        labels, sizes = _components(target(p))
+        parts.append((labels, sizes * float(np.prod(spacing))))
+    volumes = np.unique(np.concatenate([v[1:] for _, v in parts]))
+    if len(volumes) < 2:
+        return []
+    picks = np.unique(np.linspace(0, len(volumes) - 2, min(MAX_FLOORS, len(volumes) - 1))
+                      .round().astype(int))
+    trials = []
+    for i in picks:
+        floor = float(np.sqrt(volumes[i] * volumes[i + 1]))
+        trials.append((floor, [_cleared(p, target, (v >= floor)[labels])
+                               for p, (labels, v) in zip(preds, parts, strict=True)]))
+    return trials
+
+
+class _Greedy:
+    """Rules tried in order on the validation predictions, each kept where it raises the
+    mean Dice of the classes it touches."""
+
+    def __init__(self, preds: Sequence[np.ndarray], truths: Sequence[np.ndarray],
+                 classes: Sequence[int]) -> None:
+        self.truths, self.classes = truths, list(classes)
+        self.current = list(preds)
+        self.dice = _mean_dice(self.current, truths, self.classes)
+        self.before = self.dice.copy()
+
+    def gain(self, trial: list[np.ndarray], touched: Sequence[int]) -> tuple[float, np.ndarray]:
+        idx = [self.classes.index(c) for c in touched]
+        dice = self.dice.copy()
+        dice[idx] = _mean_dice(trial, self.truths, touched)
+        return float(dice[idx].mean() - self.dice[idx].mean()), dice
+
+    def try_largest(self, target: Target, touched: Sequence[int]) -> tuple[bool, float]:
+        trial = [_cleared(p, target, keep_largest(target(p))) for p in self.current]
+        gain, dice = self.gain(trial, touched)
+        return self._take(gain, trial, dice), gain
+
+    def try_floor(self, target: Target, touched: Sequence[int],
+                  spacings: Sequence[Sequence[float]]) -> tuple[float | None, float]:
+        best: tuple[float, float, list[np.ndarray], np.ndarray] | None = None
+        for floor, trial in _floor_trials(self.current, target, spacings):
+            gain, dice = self.gain(trial, touched)
+            if best is None or gain > best[0] + MIN_GAIN:
+                best = (gain, floor, trial, dice)
+        if best is None:
+            return None, 0.0
+        gain, floor, trial, dice = best
+        return (floor if self._take(gain, trial, dice) else None), gain
+
+    def _take(self, gain: float, trial: list[np.ndarray], dice: np.ndarray) -> bool:
+        if gain <= MIN_GAIN:
+            return False
+        self.current, self.dice = trial, dice
+        return True
+
+
 def decide_postprocessing(preds: Sequence[np.ndarray], truths: Sequence[np.ndarray],
-                          num_classes: int) -> dict[str, Any]:
-    """The rule that maximises validation Dice: foreground union first, then each class.
+                          num_classes: int,
+                          spacings: Sequence[Sequence[float]] | None = None) -> dict[str, Any]:
+    """The rules that maximise validation Dice: foreground union first, then each class;
+    keep-largest, then a volume floor (tried only where `spacings`, mm per voxel of each
+    case, are given).
 
     `preds` and `truths` are integer label maps of the validation cases (same shapes).
     """
@@ -86,26 +192,30 @@ def decide_postprocessing(preds: Sequence[np.ndarray], truths: Sequence[np.ndarr
                                f"({len(preds)} predictions, {len(truths)} labels)",
                          "re-run `mias train RUN` with a non-empty validation split")
     classes = list(range(1, num_classes))
-    before = _mean_dice(preds, truths, classes)
-    current, dice = list(preds), before
-    union = [_keep_largest_union(p) for p in current]
-    union_dice = _mean_dice(union, truths, classes)
-    foreground = bool(union_dice.mean() - dice.mean() > MIN_GAIN)
-    if foreground:
-        current, dice = union, union_dice
+    greedy = _Greedy(preds, truths, classes)
+    foreground, foreground_gain = greedy.try_largest(_foreground, classes)
+    record: dict[str, Any] = {}
+    if spacings is not None:
+        floor, gain = greedy.try_floor(_foreground, classes, spacings)
+        record["foreground_floor_gain"] = gain
+        if floor is not None:
+            record["foreground_min_mm3"] = floor
     kept: list[int] = []
     gains: dict[str, float] = {}
-    for k, c in enumerate(classes):
-        trial = [_keep_largest_class(p, c) for p in current]
-        trial_dice = _mean_dice(trial, truths, [c])[0]
-        gains[str(c)] = float(trial_dice - dice[k])
-        if trial_dice - dice[k] > MIN_GAIN:
+    floors: dict[str, float] = {}
+    floor_gains: dict[str, float] = {}
+    for c in classes:
+        taken, gains[str(c)] = greedy.try_largest(_class(c), [c])
+        if taken:
             kept.append(c)
-            current, dice = trial, dice.copy()
-            dice[k] = trial_dice
+        if spacings is not None:
+            floor, floor_gains[str(c)] = greedy.try_floor(_class(c), [c], spacings)
+            if floor is not None:
+                floors[str(c)] = floor
+    if spacings is not None:
+        record |= {"class_min_mm3": floors, "class_floor_gains": floor_gains}
     return {"schema_version": POSTPROCESSING_SCHEMA_VERSION, "method": METHOD,
             "foreground": foreground, "classes": kept, "split": "val", "cases": len(preds),
-            "metric": "Dice", "val_dice_before": float(before.mean()),
-            "val_dice_after": float(dice.mean()),
-            "foreground_gain": float(union_dice.mean() - before.mean()),
-            "class_gains": gains}
+            "metric": "Dice", "val_dice_before": float(greedy.before.mean()),
+            "val_dice_after": float(greedy.dice.mean()),
+            "foreground_gain": foreground_gain, "class_gains": gains} | record
