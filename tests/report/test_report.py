@@ -153,3 +153,14 @@ def test_the_plan_names_the_split_its_figures_come_from(tiny_run: Path, tmp_path
         assert ("Validation split," in section) is (split == "val")
         assert ("Held-out test split" in section) is (split == "test")
         assert ("this split chose the postprocessing" in section) is (split == "val")
+
+
+def test_the_plan_states_the_postprocessing_decided_on_validation(tiny_run: Path) -> None:
+    from mias.report.records import RunRecords
+    from mias.train.postprocess import describe
+
+    spec = RunRecords.load(tiny_run).spec
+    html = (tiny_run / "report" / "validation_plan.html").read_text(encoding="utf-8")
+    row = html[html.index("postprocessing (decided on validation)"):]
+    expected = describe(spec["inference"]["postprocessing"], spec["task"]["label_names"])
+    assert expected.replace("'", "&#39;") in row[:row.index("</tr>")]

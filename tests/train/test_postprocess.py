@@ -8,7 +8,12 @@ import json
 import numpy as np
 import pytest
 
-from mias.train.postprocess import apply_postprocessing, decide_postprocessing, keep_largest
+from mias.train.postprocess import (
+    apply_postprocessing,
+    decide_postprocessing,
+    describe,
+    keep_largest,
+)
 
 SHAPE = (20, 20, 20)
 
@@ -124,3 +129,14 @@ def test_no_floor_is_kept_where_it_would_remove_a_true_small_structure():
     assert "foreground_min_mm3" not in decision and decision["class_min_mm3"] == {}
     for p in preds:
         np.testing.assert_array_equal(apply_postprocessing(p, decision, (1.0,) * 3), p)
+
+
+def test_the_recorded_rules_read_as_a_clinician_needs_them():
+    preds, truths = _healthy_and_tumour_cases()
+    decision = decide_postprocessing(preds, truths, 3, [(1.0, 1.0, 1.0)] * len(preds))
+    text = describe(decision, ["background", "left", "right"])
+    assert "components below 0.0" in text and "mL" in text
+    assert "findings below a floor are not reported" in text
+    assert describe(None, ["background", "left"]) == "none"
+    none = decide_postprocessing(truths, truths, 3)
+    assert describe(none, ["background", "left", "right"]).startswith("none: no rule")

@@ -26,6 +26,7 @@ from mias.report.sections import (
     validation_requirements,
 )
 from mias.report.standards import GMLP, MODEL_CARD, PCCP_PARTS, SECTIONS
+from mias.train.postprocess import describe as describe_postprocessing
 
 HTML_NAME, PDF_NAME, CARD_NAME = "validation_plan.html", "validation_plan.pdf", "model_card.json"
 WEASYPRINT_FIX = ("install WeasyPrint's system libraries (Debian: apt-get install "
@@ -56,6 +57,10 @@ def context(rec: RunRecords) -> dict[str, Any]:
                        "latency_source": (r.get("latency_provenance") or {}).get("source")},
             "preprocessing": rec.spec.get("plan", {}), "inference": rec.spec.get("inference",
                                                                                 {}),
+            "postprocessing": describe_postprocessing(
+                (rec.spec.get("inference") or {}).get("postprocessing"),
+                rec.task.get("label_names") or ()) if rec.task["kind"] == "segmentation"
+            else None,
         },
         "training_data": data, "validation": validation_requirements(rec),
         "performance": performance(rec), "hardware": efficiency(rec),

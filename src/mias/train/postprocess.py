@@ -97,6 +97,32 @@ def apply_postprocessing(labels: np.ndarray, decision: dict[str, Any] | None,
     return out
 
 
+def describe(decision: dict[str, Any] | None, label_names: Sequence[str]) -> str:
+    """The recorded rules in words, for a reader of the validation plan: a volume floor means
+    that findings below it are not reported, which a clinician must know."""
+    if not decision:
+        return "none"
+    rules = []
+    if decision.get("foreground"):
+        rules.append("keep the largest connected component of the foreground")
+    if decision.get("foreground_min_mm3"):
+        rules.append(f"remove foreground components below "
+                     f"{decision['foreground_min_mm3'] / 1000:.3g} mL")
+    floors = decision.get("class_min_mm3") or {}
+    for c in sorted({int(c) for c in decision.get("classes", ())} | {int(c) for c in floors}):
+        name = label_names[c] if c < len(label_names) else f"class {c}"
+        if c in decision.get("classes", ()):
+            rules.append(f"keep the largest component of {name}")
+        if str(c) in floors:
+            rules.append(f"remove {name} components below {floors[str(c)] / 1000:.3g} mL")
+    if not rules:
+        return "none: no rule raised the validation Dice"
+    floor = " — findings below a floor are not reported" if (
+        decision.get("foreground_min_mm3") or floors) else ""
+    return (f"{'; '.join(rules)}{floor} (validation Dice {decision['val_dice_before']:.3f} → "
+            f"{decision['val_dice_after']:.3f} on {decision['cases']} cases)")
+
+
 def class_dice(pred: np.ndarray, truth: np.ndarray, c: int) -> float:
     """Dice of class `c`; NaN where it is absent from both (nnU-Net's convention: undefined,
     left out of the mean)."""
