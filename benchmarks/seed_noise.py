@@ -17,11 +17,12 @@ training gets the same steps), and splits the spread of validation Dice into
 If `between` is small against `within / seeds`, no search can be told apart from random
 choice at this latency with this many seeds. Dice is the whole-volume Dice of `--split`
 in the prepared space: validation (the split the search never trained on, but on which its
-depth race chose) or test (when prepare made one: no decision saw it). A training with a
-structure at Dice 0 is failed.
+depth race chose) or test (when prepare made one: no decision saw it). With
+`--postprocess` each training is scored as `mias evaluate` scores it (sliding windows, the
+postprocessing it decided on validation). A training with a structure at Dice 0 is failed.
 
     .venv/bin/python benchmarks/seed_noise.py RUN [RUN ...] [--controls 5] [--seeds 0 1 2]
-        [--jobs 2] [--split val|test] [--points FILE ...] [--out FILE]
+        [--jobs 2] [--split val|test] [--postprocess] [--points FILE ...] [--out FILE]
 
 One point per RUN. `--points` merges points measured by earlier invocations (their
 trainings) instead of training again, describing each from its RUN.
@@ -46,16 +47,19 @@ from mias.presets import TrainSettings
 from mias.space import Architecture
 from mias.train.baselines.random_control import draw_matched, target_predictor
 from mias.train.baselines.runner import recipe
+from mias.train.calibrate import inference_record, prepared_spacings
 from mias.train.data import PreparedData
+from mias.train.postprocess import apply_postprocessing, class_dice
+from mias.train.predictors import NetworkPredictor
 from mias.train.run_record import SearchRecord
-from mias.train.standalone import train_architecture
+from mias.train.standalone import TrainResult, train_architecture
 from optimizer import per_structure_dice  # the same whole-volume Dice, beside this script
 
 RESULTS = Path(__file__).parent / "results" / "seed_noise.json"
 
 
 def train_one(prep: str, arch: dict[str, Any], settings: dict[str, Any], seed: int,
-              name: str, split: str) -> dict[str, Any]:
+              name: str, split: str, postprocess: bool) -> dict[str, Any]:
     """One training in a worker process (one torch thread, so two run side by side alike)."""
     torch.set_num_threads(1)
     data = PreparedData.load(Path(prep))
@@ -63,7 +67,8 @@ def train_one(prep: str, arch: dict[str, Any], settings: dict[str, Any], seed: i
     t0 = time.perf_counter()
     result = train_architecture(data.space, a, data, TrainSettings.model_validate(settings),
                                 seed=seed)
-    dice = per_structure_dice(result.network, data, split)
+    dice = (decided_dice(result, data, split) if postprocess
+            else per_structure_dice(result.network, data, split))
     row = {"network": name, "arch_id": a.id, "seed": seed, "dice": float(np.mean(list(
         dice.values()))), "dice_per_structure": dice, "failed": min(dice.values()) == 0.0,
         "steps": result.steps, "stopped": result.stopped,
@@ -71,6 +76,27 @@ def train_one(prep: str, arch: dict[str, Any], settings: dict[str, Any], seed: i
     print(f"{name} ({a.id}) seed {seed}: Dice {row['dice']:.3f} {dice} "
           f"in {row['wall_s']:.0f} s", flush=True)
     return row
+
+
+def decided_dice(result: TrainResult, data: PreparedData, split: str) -> dict[str, float]:
+    """Per structure, the mean Dice of `split` as `mias evaluate` scores it but in the prepared
+    space: sliding windows of the training patch, then the postprocessing decided on the
+    validation split (`calibrate`); a structure absent from label and prediction is left out
+    of its mean, so a healthy subject left clean costs nothing and one painted scores 0."""
+    patch = result.plan.get("patch") or data.task.input_shape
+    decided = inference_record(result.network, data, patch, beta=1.0)
+    predictor = NetworkPredictor(result.network, decided["window"],
+                                 overlap=decided["overlap"], device=torch.device("cpu"))
+    cases = data.split(split)
+    spacings = prepared_spacings(data, cases)
+    preds = [apply_postprocessing(np.argmax(predictor.segment(c.image), axis=0),
+                                  decided["postprocessing"], s)
+             for c, s in zip(cases, spacings, strict=True)]
+    out = {}
+    for c, name in enumerate(data.task.label_names[1:], start=1):
+        values = np.array([class_dice(p, k.mask, c) for p, k in zip(preds, cases, strict=True)])
+        out[name] = float(np.nanmean(values)) if np.isfinite(values).any() else 0.0
+    return out
 
 
 def variance_split(groups: dict[str, list[float]]) -> dict[str, Any]:
@@ -104,7 +130,7 @@ def describe(record: SearchRecord) -> dict[str, Any]:
 
 
 def measure(record: SearchRecord, controls: int, seeds: list[int], jobs: int,
-            split: str) -> dict[str, Any]:
+            split: str, postprocess: bool) -> dict[str, Any]:
     """Train the run's found network and its random controls with every seed; one point."""
     data = PreparedData.load(record.prep)
     settings = recipe(record.run, record.preset.train).model_copy(update={"time_budget_min": None})
@@ -118,12 +144,17 @@ def measure(record: SearchRecord, controls: int, seeds: list[int], jobs: int,
     start = time.perf_counter()
     with ProcessPoolExecutor(jobs) as pool:
         futures = [pool.submit(train_one, str(record.prep), networks[n].to_dict(),
-                               settings.model_dump(mode="json"), seed, n, split)
+                               settings.model_dump(mode="json"), seed, n, split,
+                               postprocess)
                    for seed in seeds for n in networks]
         runs = [f.result() for f in futures]
     return {"search": {"arch_id": record.arch.id, "latency": ref.to_dict(),
                        "cases": {k: len(v) for k, v in data.splits.items()}},
             "split": split,
+            "scoring": ("sliding windows, the postprocessing decided on validation, a "
+                        "structure absent from label and prediction left out" if postprocess
+                        else "whole prepared input, no postprocessing, a structure absent "
+                        "from label and prediction scored 1 (MONAI)"),
             "recipe": settings.model_dump(mode="json"),
             "controls_drawn": {"n": len(picked), "draws_and_walks": draws,
                                "window": "±10 % of the found network's predicted latency"},
@@ -182,6 +213,10 @@ def main() -> int:
     parser.add_argument("--split", choices=["val", "test"], default="val",
                         help="the split scored: test (when prepare made one) is the one no "
                              "decision saw; the depth race chose the found network on val")
+    parser.add_argument("--postprocess", action="store_true",
+                        help="score as `mias evaluate` does: sliding windows of the training "
+                        "patch and the postprocessing each training decided on validation "
+                        "(default: the whole prepared input, no postprocessing)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     for option in ("points", "labels"):
@@ -192,7 +227,8 @@ def main() -> int:
     for k, run in enumerate(args.run):
         record = SearchRecord.load(run)
         point = (earlier(args.points[k], record.arch.id) if args.points is not None
-                 else measure(record, args.controls, args.seeds, args.jobs, args.split))
+                 else measure(record, args.controls, args.seeds, args.jobs, args.split,
+                              args.postprocess))
         point["search"] = describe(record) | point["search"]
         if args.labels is not None:
             point["label"] = args.labels[k]

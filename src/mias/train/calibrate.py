@@ -44,7 +44,7 @@ def inference_record(net: nn.Module, data: PreparedData, patch: Sequence[int], *
     if task.kind == "segmentation":
         preds = [np.argmax(predictor.segment(c.image), axis=0) for c in val]
         record["postprocessing"] = decide_postprocessing(
-            preds, [c.mask for c in val], task.num_classes, _prepared_spacings(data, val))
+            preds, [c.mask for c in val], task.num_classes, prepared_spacings(data, val))
     elif task.kind == "classification" and task.num_classes == 2:
         probs = np.concatenate([predictor.predict_images(np.stack([c.image for c in
                                                                      val[i:i + CHUNK]]))
@@ -53,7 +53,7 @@ def inference_record(net: nn.Module, data: PreparedData, patch: Sequence[int], *
     return record
 
 
-def _prepared_spacings(data: PreparedData, cases: Sequence[Case]) -> list[list[float]]:
+def prepared_spacings(data: PreparedData, cases: Sequence[Case]) -> list[list[float]]:
     """Each case's voxel spacing (mm) in the prepared space: the resampling target recorded
     by prepare."""
     manifest = read_json(data.root / "manifest.json")

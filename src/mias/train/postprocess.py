@@ -142,25 +142,38 @@ def _mean_dice(preds: Sequence[np.ndarray], truths: Sequence[np.ndarray],
     return np.array(out)
 
 
-def _floor_trials(preds: Sequence[np.ndarray], target: Target,
-                  spacings: Sequence[Sequence[float]]) -> list[tuple[float, list[np.ndarray]]]:
-    """Each candidate volume floor for `target` with the predictions it leaves: midway
-    (geometrically) between consecutive component volumes seen, never above the largest."""
-    parts = []
-    for p, spacing in zip(preds, spacings, strict=True):
+def _floor_scores(preds: Sequence[np.ndarray], truths: Sequence[np.ndarray], target: Target,
+                  touched: Sequence[int], spacings: Sequence[Sequence[float]]
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Each candidate volume floor for `target` — midway (geometrically) between consecutive
+    component volumes seen, never above the largest — and the mean Dice of each `touched`
+    class it leaves (floors × classes). Counted per component, not by clearing the maps
+    once per floor, so memory stays that of one map per case whatever the candidates."""
+    stats = []
+    for p, t, spacing in zip(preds, truths, spacings, strict=True):
         labels, sizes = _components(target(p))
-        parts.append((labels, sizes * float(np.prod(spacing))))
-    volumes = np.unique(np.concatenate([v[1:] for _, v in parts]))
+        per_class = [(np.bincount(labels.ravel(), weights=(p == c).ravel(),
+                                  minlength=len(sizes)),
+                      np.bincount(labels.ravel(), weights=((p == c) & (t == c)).ravel(),
+                                  minlength=len(sizes)),
+                      float((t == c).sum())) for c in touched]
+        stats.append((sizes * float(np.prod(spacing)), per_class))
+    volumes = np.unique(np.concatenate([v[1:] for v, _ in stats]))
     if len(volumes) < 2:
-        return []
+        return np.empty(0), np.empty((0, len(touched)))
     picks = np.unique(np.linspace(0, len(volumes) - 2, min(MAX_FLOORS, len(volumes) - 1))
                       .round().astype(int))
-    trials = []
-    for i in picks:
-        floor = float(np.sqrt(volumes[i] * volumes[i + 1]))
-        trials.append((floor, [_cleared(p, target, (v >= floor)[labels])
-                               for p, (labels, v) in zip(preds, parts, strict=True)]))
-    return trials
+    floors = np.sqrt(volumes[picks] * volumes[picks + 1])
+    dice = np.full((len(floors), len(preds), len(touched)), np.nan)
+    for i, (v, per_class) in enumerate(stats):
+        removed = (v[None, :] < floors[:, None]) & (np.arange(len(v)) > 0)[None, :]
+        for k, (pred_n, inter_n, truth_n) in enumerate(per_class):
+            pred_left = pred_n.sum() - removed @ pred_n
+            total = pred_left + truth_n
+            inter = inter_n.sum() - removed @ inter_n
+            dice[:, i, k] = np.where(total > 0, 2 * inter / np.maximum(total, 1), np.nan)
+    counted = np.isfinite(dice).sum(axis=1)
+    return floors, np.where(counted > 0, np.nansum(dice, axis=1) / np.maximum(counted, 1), 0.0)
 
 
 class _Greedy:
@@ -187,14 +200,18 @@ class _Greedy:
 
     def try_floor(self, target: Target, touched: Sequence[int],
                   spacings: Sequence[Sequence[float]]) -> tuple[float | None, float]:
-        best: tuple[float, float, list[np.ndarray], np.ndarray] | None = None
-        for floor, trial in _floor_trials(self.current, target, spacings):
-            gain, dice = self.gain(trial, touched)
-            if best is None or gain > best[0] + MIN_GAIN:
-                best = (gain, floor, trial, dice)
-        if best is None:
+        floors, means = _floor_scores(self.current, self.truths, target, touched, spacings)
+        if not len(floors):
             return None, 0.0
-        gain, floor, trial, dice = best
+        idx = [self.classes.index(c) for c in touched]
+        gains = means.mean(axis=1) - self.dice[idx].mean()
+        best = int(np.argmax(gains))  # the first of equals: the lowest floor
+        floor = float(floors[best])
+        if gains[best] <= MIN_GAIN:
+            return None, float(gains[best])
+        trial = [_cleared(p, target, remove_small(target(p), floor, s))
+                 for p, s in zip(self.current, spacings, strict=True)]
+        gain, dice = self.gain(trial, touched)
         return (floor if self._take(gain, trial, dice) else None), gain
 
     def _take(self, gain: float, trial: list[np.ndarray], dice: np.ndarray) -> bool:
