@@ -238,7 +238,7 @@ def main() -> int:
         "benchmark": "seed_noise", "schema_version": 1,
         "command": "benchmarks/seed_noise.py RUN... --controls "
                    f"{args.controls} --seeds {' '.join(map(str, args.seeds))} --split "
-                   f"{args.split}"
+                   f"{args.split}" + (" --postprocess" if args.postprocess else "")
                    + (" --points FILE..." if args.points is not None else ""),
         "machine": {"cpu": platform.machine(), "threads_per_training": 1},
         "metric": "mean over structures of whole-volume Dice, "
