@@ -25,7 +25,8 @@ from mias.train.data import fit_patch, total_stride
 from mias.train.model_file import ModelFile
 from mias.train.postprocess import apply_postprocessing
 
-DECISION = {"schema_version": 1, "foreground": True, "classes": [1, 2], "split": "val"}
+DECISION = {"schema_version": 2, "foreground": True, "classes": [1, 2], "split": "val",
+            "class_min_mm3": {"1": 30.0}}  # a floor: applied with the scan's own spacing
 
 
 def _model(prep: Path, run: Path, inference: dict | None) -> ModelFile:
@@ -97,12 +98,16 @@ def test_postprocessing_survives_export_and_predict(exported_pair, hippo, tmp_pa
     assert record["inference"]["postprocessing"] == DECISION
     changed = False
     for case in record["cases"]:
-        a = np.asarray(nib.load(out_pp / case["mask"]).dataobj)
+        written = nib.load(out_pp / case["mask"])
+        a = np.asarray(written.dataobj)
         b = np.asarray(nib.load(out_plain / case["mask"]).dataobj)
-        np.testing.assert_array_equal(a, apply_postprocessing(b, DECISION))
+        spacing = written.header.get_zooms()[:3]
+        np.testing.assert_array_equal(a, apply_postprocessing(b, DECISION, spacing))
         for c in (1, 2):
-            _, n = ndimage.label(a == c, structure=np.ones((3, 3, 3)))
+            labels, n = ndimage.label(a == c, structure=np.ones((3, 3, 3)))
             assert n <= 1
+            if c == 1 and n:
+                assert (labels > 0).sum() * float(np.prod(spacing)) >= 30.0
         changed |= not np.array_equal(a, b)
     assert changed, "the untrained network's masks should have stray components to remove"
 
