@@ -49,7 +49,7 @@ from mias.train.baselines.random_control import draw_matched, target_predictor
 from mias.train.baselines.runner import recipe
 from mias.train.calibrate import inference_record, prepared_spacings
 from mias.train.data import PreparedData
-from mias.train.postprocess import apply_postprocessing, class_dice
+from mias.train.postprocess import apply_postprocessing, mean_dice
 from mias.train.predictors import NetworkPredictor
 from mias.train.run_record import SearchRecord
 from mias.train.standalone import TrainResult, train_architecture
@@ -92,11 +92,9 @@ def decided_dice(result: TrainResult, data: PreparedData, split: str) -> dict[st
     preds = [apply_postprocessing(np.argmax(predictor.segment(c.image), axis=0),
                                   decided["postprocessing"], s)
              for c, s in zip(cases, spacings, strict=True)]
-    out = {}
-    for c, name in enumerate(data.task.label_names[1:], start=1):
-        values = np.array([class_dice(p, k.mask, c) for p, k in zip(preds, cases, strict=True)])
-        out[name] = float(np.nanmean(values)) if np.isfinite(values).any() else 0.0
-    return out
+    names = data.task.label_names[1:]
+    dice = mean_dice(preds, [c.mask for c in cases], range(1, len(names) + 1))
+    return {name: float(d) for name, d in zip(names, dice, strict=True)}
 
 
 def variance_split(groups: dict[str, list[float]]) -> dict[str, Any]:

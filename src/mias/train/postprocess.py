@@ -90,11 +90,16 @@ def apply_postprocessing(labels: np.ndarray, decision: dict[str, Any] | None,
         return labels
     out = _apply_rules(labels, _foreground, bool(decision.get("foreground")),
                        decision.get("foreground_min_mm3"), spacing)
-    floors = decision.get("class_min_mm3") or {}
-    for c in sorted({int(c) for c in decision.get("classes", ())} | {int(c) for c in floors}):
-        out = _apply_rules(out, _class(c), c in decision.get("classes", ()),
-                           floors.get(str(c)), spacing)
+    for c, largest, floor in _class_rules(decision):
+        out = _apply_rules(out, _class(c), largest, floor, spacing)
     return out
+
+
+def _class_rules(decision: dict[str, Any]) -> list[tuple[int, bool, float | None]]:
+    """Per class, in the order decided: keep-largest or not, and the volume floor (mm³)."""
+    kept = {int(c) for c in decision.get("classes", ())}
+    floors = {int(c): float(v) for c, v in (decision.get("class_min_mm3") or {}).items()}
+    return [(c, c in kept, floors.get(c)) for c in sorted(kept | set(floors))]
 
 
 def describe(decision: dict[str, Any] | None, label_names: Sequence[str]) -> str:
@@ -108,17 +113,17 @@ def describe(decision: dict[str, Any] | None, label_names: Sequence[str]) -> str
     if decision.get("foreground_min_mm3"):
         rules.append(f"remove foreground components below "
                      f"{decision['foreground_min_mm3'] / 1000:.3g} mL")
-    floors = decision.get("class_min_mm3") or {}
-    for c in sorted({int(c) for c in decision.get("classes", ())} | {int(c) for c in floors}):
+    class_rules = _class_rules(decision)
+    for c, largest, floor_mm3 in class_rules:
         name = label_names[c] if c < len(label_names) else f"class {c}"
-        if c in decision.get("classes", ()):
+        if largest:
             rules.append(f"keep the largest component of {name}")
-        if str(c) in floors:
-            rules.append(f"remove {name} components below {floors[str(c)] / 1000:.3g} mL")
+        if floor_mm3:
+            rules.append(f"remove {name} components below {floor_mm3 / 1000:.3g} mL")
     if not rules:
         return "none: no rule raised the validation Dice"
     floor = " — findings below a floor are not reported" if (
-        decision.get("foreground_min_mm3") or floors) else ""
+        decision.get("foreground_min_mm3") or any(f for _, _, f in class_rules)) else ""
     return (f"{'; '.join(rules)}{floor} (validation Dice {decision['val_dice_before']:.3f} → "
             f"{decision['val_dice_after']:.3f} on {decision['cases']} cases)")
 
@@ -131,7 +136,7 @@ def class_dice(pred: np.ndarray, truth: np.ndarray, c: int) -> float:
     return float("nan") if total == 0 else 2.0 * float(np.logical_and(p, t).sum()) / total
 
 
-def _mean_dice(preds: Sequence[np.ndarray], truths: Sequence[np.ndarray],
+def mean_dice(preds: Sequence[np.ndarray], truths: Sequence[np.ndarray],
                classes: Sequence[int]) -> np.ndarray:
     """Per class, the Dice averaged over the cases where it is defined (0 where it never
     is, so that no rule can gain there)."""
@@ -184,13 +189,13 @@ class _Greedy:
                  classes: Sequence[int]) -> None:
         self.truths, self.classes = truths, list(classes)
         self.current = list(preds)
-        self.dice = _mean_dice(self.current, truths, self.classes)
+        self.dice = mean_dice(self.current, truths, self.classes)
         self.before = self.dice.copy()
 
     def gain(self, trial: list[np.ndarray], touched: Sequence[int]) -> tuple[float, np.ndarray]:
         idx = [self.classes.index(c) for c in touched]
         dice = self.dice.copy()
-        dice[idx] = _mean_dice(trial, self.truths, touched)
+        dice[idx] = mean_dice(trial, self.truths, touched)
         return float(dice[idx].mean() - self.dice[idx].mean()), dice
 
     def try_largest(self, target: Target, touched: Sequence[int]) -> tuple[bool, float]:
